@@ -1,0 +1,143 @@
+//! The command line, as typed. `settings.rs` turns it into a `dragnet::Config`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// dragnet: a web crawler and scraper. Fetches concurrently, parses on every core.
+#[derive(Debug, Parser)]
+#[command(name = "dragnet", version, about, propagate_version = true)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+    /// More log output (-v: debug, -vv: trace). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
+    /// No progress and no summary on stderr (errors still show).
+    #[arg(short, long, global = true)]
+    pub(crate) quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Crawl from seed URLs, following links, saving pages.
+    ///
+    /// The reference job: dragnet crawl URL --follow 'td .flagicon + a' --depth 1 --out countries/
+    Crawl(CrawlArgs),
+    /// Print the links a selector finds on one page, resolved, one per line.
+    Links(LinksArgs),
+    /// Download a list of URLs (one per line; `-` for stdin) without following links.
+    Fetch(FetchArgs),
+    /// Run the reference job on a local copy of the countries site: no network, no set-up.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CrawlArgs {
+    /// Seed URLs (depth 0).
+    #[arg(required = true)]
+    pub(crate) urls: Vec<String>,
+    /// CSS selector for the links to follow (full CSS: `td .flagicon + a`). Default: every link.
+    #[arg(long, value_name = "CSS")]
+    pub(crate) follow: Option<String>,
+    /// Link depth to crawl to (seeds are depth 0).
+    #[arg(long, default_value_t = 1)]
+    pub(crate) depth: u32,
+    /// Which discovered links to keep: host, domain, subdomains, prefix or any.
+    #[arg(long, default_value = "host", conflicts_with = "same_host")]
+    pub(crate) scope: String,
+    /// Same as --scope host.
+    #[arg(long)]
+    pub(crate) same_host: bool,
+    #[command(flatten)]
+    pub(crate) output: OutputArgs,
+    #[command(flatten)]
+    pub(crate) knobs: Knobs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct FetchArgs {
+    /// File with one URL per line (`-` reads stdin). Blank lines and `#` comments are skipped.
+    #[arg(long, short)]
+    pub(crate) input: PathBuf,
+    #[command(flatten)]
+    pub(crate) output: OutputArgs,
+    #[command(flatten)]
+    pub(crate) knobs: Knobs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LinksArgs {
+    /// The page.
+    pub(crate) url: String,
+    /// CSS selector for the links (default: every link).
+    #[arg(long, value_name = "CSS", default_value = "a[href], area[href]")]
+    pub(crate) select: String,
+    #[command(flatten)]
+    pub(crate) knobs: Knobs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DemoArgs {
+    /// Where the demo saves pages (one folder per run).
+    #[arg(long, default_value = "dragnet-demo")]
+    pub(crate) out: PathBuf,
+    /// Mean added latency per request on the local site, ms.
+    #[arg(long, default_value_t = 100)]
+    pub(crate) latency_ms: u64,
+    /// Latency jitter (±), ms.
+    #[arg(long, default_value_t = 30)]
+    pub(crate) jitter_ms: u64,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct OutputArgs {
+    /// Save each page into this folder as `<last path segment>.html`, with a pages log
+    /// (pages.jsonl) beside them.
+    #[arg(long, short, value_name = "DIR")]
+    pub(crate) out: Option<PathBuf>,
+    /// Where to write the pages log (default: DIR/pages.jsonl when --out is given).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) pages_log: Option<PathBuf>,
+    /// Write the end-of-crawl summary as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) summary_json: Option<PathBuf>,
+}
+
+/// Knobs shared by every command that fetches.
+#[derive(Debug, Args, Clone)]
+pub(crate) struct Knobs {
+    /// Requests in flight at once, over all hosts.
+    #[arg(long, short = 'c', value_name = "N")]
+    pub(crate) concurrency: Option<usize>,
+    /// Requests in flight at once to one host.
+    #[arg(long, value_name = "N")]
+    pub(crate) per_host: Option<usize>,
+    /// One request at a time (same as --concurrency 1).
+    #[arg(long, conflicts_with_all = ["concurrency"])]
+    pub(crate) sequential: bool,
+    /// Threads for parsing and extraction (default: all cores).
+    #[arg(long, value_name = "N")]
+    pub(crate) threads: Option<usize>,
+    /// Retries for timeouts, connection errors, 5xx and 429.
+    #[arg(long, value_name = "N")]
+    pub(crate) retries: Option<u32>,
+    /// Time limit per request, e.g. 30s, 1500ms, 2m (a bare number is seconds).
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) timeout: Option<String>,
+    /// Largest body kept after decompression, e.g. 16M, 512K (bytes when bare).
+    #[arg(long, value_name = "SIZE")]
+    pub(crate) max_body: Option<String>,
+    /// The User-Agent header.
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) user_agent: Option<String>,
+    /// Stop after this many pages.
+    #[arg(long, value_name = "N")]
+    pub(crate) max_pages: Option<u64>,
+    /// Allow private, loopback and link-local addresses (refused by default).
+    #[arg(long)]
+    pub(crate) allow_private: bool,
+    /// Resolve HOST:PORT to ADDR, like curl: --resolve example.com:443:127.0.0.2 (repeatable).
+    #[arg(long, value_name = "HOST:PORT:ADDR")]
+    pub(crate) resolve: Vec<String>,
+}

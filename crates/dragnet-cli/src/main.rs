@@ -1,0 +1,98 @@
+//! The `dragnet` command. Parses arguments, builds a `dragnet::Config`, runs, reports.
+//! Exit codes: 0 when the crawl ran (per-URL failures are in the summary), 2 for fatal
+//! errors (bad arguments, unwritable output), 130 when interrupted.
+
+mod args;
+mod demo;
+mod logging;
+mod progress;
+mod run;
+mod settings;
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use dragnet::{Config, LinkSelector};
+
+use crate::args::{Cli, Command, CrawlArgs, FetchArgs, LinksArgs};
+use crate::settings::{apply_knobs, apply_output, parse_scope, parse_selector, parse_url, read_url_list};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.verbose, cli.quiet);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("dragnet: error: failed to start the async runtime: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("dragnet: error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> Result<ExitCode> {
+    let quiet = cli.quiet;
+    match cli.command {
+        Command::Crawl(args) => crawl(args, quiet).await,
+        Command::Fetch(args) => fetch(args, quiet).await,
+        Command::Links(args) => links(args).await,
+        Command::Demo(args) => demo::run(args, quiet).await,
+    }
+}
+
+async fn crawl(args: CrawlArgs, quiet: bool) -> Result<ExitCode> {
+    let seeds = args.urls.iter().map(|u| parse_url(u)).collect::<Result<Vec<_>>>()?;
+    let mut config = Config::new(seeds);
+    config.follow = Some(match &args.follow {
+        Some(css) => parse_selector(css, "--follow")?,
+        None => LinkSelector::all_links(),
+    });
+    config.max_depth = args.depth;
+    config.scope = parse_scope(&args.scope, args.same_host)?;
+    apply_knobs(&mut config, &args.knobs)?;
+    apply_output(&mut config, &args.output);
+    run::crawl_and_report(config, args.output.summary_json.as_deref(), quiet).await
+}
+
+async fn fetch(args: FetchArgs, quiet: bool) -> Result<ExitCode> {
+    let (urls, bad) = read_url_list(&args.input)?;
+    for problem in &bad {
+        eprintln!("dragnet: skipped {problem}");
+    }
+    anyhow::ensure!(!urls.is_empty(), "no URLs in {}", args.input.display());
+    let mut config = Config::new(urls);
+    config.max_depth = 0;
+    apply_knobs(&mut config, &args.knobs)?;
+    apply_output(&mut config, &args.output);
+    run::crawl_and_report(config, args.output.summary_json.as_deref(), quiet).await
+}
+
+async fn links(args: LinksArgs) -> Result<ExitCode> {
+    let url = parse_url(&args.url)?;
+    let selector = parse_selector(&args.select, "--select")?;
+    let mut config = Config::new(vec![url.clone()]);
+    apply_knobs(&mut config, &args.knobs)?;
+    let links = dragnet::links::select_links(&config, &url, &selector)
+        .await
+        .with_context(|| format!("could not list the links of {url}"))?;
+    let mut out = String::with_capacity(links.len() * 64);
+    for link in &links {
+        out.push_str(link.as_str());
+        out.push('\n');
+    }
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(out.as_bytes()).and_then(|()| stdout.flush()) {
+        // A closed pipe (`| head`) is the reader saying it has enough.
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {}
+        other => other.context("failed to write to stdout")?,
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,149 @@
+//! The validated crawl configuration: the only thing the library accepts. It knows nothing
+//! of command lines or config files; the CLI builds it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use dragnet_extract::{LinkSelector, Scope};
+use url::Url;
+
+use crate::error::Error;
+
+/// Global requests in flight when the user says nothing. 32 is where the reference job's
+/// tutorial found its sweet spot by hand; the adaptive controller will replace this guess.
+pub const DEFAULT_CONCURRENCY: usize = 32;
+/// Requests in flight to one host. High enough that a single-site job (the reference job)
+/// is not throttled below the global limit, since one host is all it has.
+pub const DEFAULT_PER_HOST: usize = 32;
+/// Retries after the first attempt, for errors that may pass (timeouts, resets, 5xx, 429).
+pub const DEFAULT_RETRIES: u32 = 3;
+/// Whole-request time limit (connect, headers and body).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Connecting alone; a host that cannot accept a connection in this time is not worth waiting for.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest body kept, after decompression. Wikipedia's largest articles are ~2 MB of HTML.
+pub const DEFAULT_MAX_BODY: u64 = 16 * 1024 * 1024;
+/// Redirect hops followed before giving up (what browsers and curl allow, roughly).
+pub const DEFAULT_MAX_REDIRECTS: u32 = 10;
+/// First retry delay; doubled for each attempt, with full jitter.
+pub const DEFAULT_BACKOFF_BASE: Duration = Duration::from_millis(250);
+/// Longest backoff between two attempts.
+pub const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// A Retry-After longer than this fails the URL instead of parking it for hours.
+pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
+/// Identifies the crawler to sites, as polite crawlers do.
+pub const DEFAULT_USER_AGENT: &str = concat!(
+    "dragnet/",
+    env!("CARGO_PKG_VERSION"),
+    " (+https://example.invalid/dragnet)"
+);
+
+/// Everything a crawl needs to know. Build with [`Config::new`], adjust the public fields,
+/// and [`crate::Crawler::new`] validates it.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Where the crawl starts (depth 0).
+    pub seeds: Vec<Url>,
+    /// Which links to follow from fetched pages; `None` follows nothing.
+    pub follow: Option<LinkSelector>,
+    /// Deepest link depth fetched (seeds are 0). With depth 1 the seeds and the pages they
+    /// link to are fetched.
+    pub max_depth: u32,
+    /// Stop dispatching after this many pages (fetch attempts of distinct URLs).
+    pub max_pages: Option<u64>,
+    /// Which discovered links stay in the crawl.
+    pub scope: Scope,
+    /// Requests in flight at once, over all hosts.
+    pub concurrency: usize,
+    /// Requests in flight at once to one host.
+    pub per_host: usize,
+    /// Threads in the CPU pool that parses and extracts.
+    pub threads: usize,
+    /// Retries after the first attempt, for retryable failures.
+    pub retries: u32,
+    /// Whole-request time limit.
+    pub timeout: Duration,
+    /// Connect time limit.
+    pub connect_timeout: Duration,
+    /// Largest body kept, after decompression; larger bodies fail the URL.
+    pub max_body: u64,
+    /// Redirect hops followed.
+    pub max_redirects: u32,
+    /// First retry delay.
+    pub backoff_base: Duration,
+    /// Longest retry delay.
+    pub backoff_max: Duration,
+    /// Longest Retry-After honoured; longer ones fail the URL.
+    pub max_retry_after: Duration,
+    /// The User-Agent header.
+    pub user_agent: String,
+    /// Fetch private, loopback and link-local addresses. Off by default so a crawl of the
+    /// public web cannot be steered into the local network.
+    pub allow_private: bool,
+    /// Fixed name resolution (`host` → address), like curl's `--resolve`.
+    pub resolve: Vec<(String, SocketAddr)>,
+    /// Where pages are saved (`None`: not saved).
+    pub out_dir: Option<PathBuf>,
+    /// Where the pages log is written (`None`: no log).
+    pub pages_log: Option<PathBuf>,
+}
+
+impl Config {
+    /// A configuration with the defaults above and the given seeds.
+    pub fn new(seeds: Vec<Url>) -> Self {
+        Self {
+            seeds,
+            follow: None,
+            max_depth: 0,
+            max_pages: None,
+            scope: Scope::Host,
+            concurrency: DEFAULT_CONCURRENCY,
+            per_host: DEFAULT_PER_HOST,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            retries: DEFAULT_RETRIES,
+            timeout: DEFAULT_TIMEOUT,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            max_body: DEFAULT_MAX_BODY,
+            max_redirects: DEFAULT_MAX_REDIRECTS,
+            backoff_base: DEFAULT_BACKOFF_BASE,
+            backoff_max: DEFAULT_BACKOFF_MAX,
+            max_retry_after: DEFAULT_MAX_RETRY_AFTER,
+            user_agent: DEFAULT_USER_AGENT.to_owned(),
+            allow_private: false,
+            resolve: Vec::new(),
+            out_dir: None,
+            pages_log: None,
+        }
+    }
+
+    /// Checks the values that would make a crawl impossible or meaningless.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the offending setting.
+    pub fn validate(&self) -> Result<(), Error> {
+        let bad = |m: &str| Err(Error::Config(m.to_owned()));
+        if self.seeds.is_empty() {
+            return bad("no seed URL given");
+        }
+        if let Some(seed) = self.seeds.iter().find(|u| !matches!(u.scheme(), "http" | "https")) {
+            return Err(Error::Config(format!("seed {seed} is not an http(s) URL")));
+        }
+        if self.concurrency == 0 {
+            return bad("concurrency must be at least 1");
+        }
+        if self.per_host == 0 {
+            return bad("per-host concurrency must be at least 1");
+        }
+        if self.threads == 0 {
+            return bad("the CPU pool needs at least 1 thread");
+        }
+        if self.timeout.is_zero() || self.connect_timeout.is_zero() {
+            return bad("timeouts must be longer than zero");
+        }
+        if self.max_body == 0 {
+            return bad("max body must be at least 1 byte");
+        }
+        Ok(())
+    }
+}

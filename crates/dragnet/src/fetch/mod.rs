@@ -1,0 +1,223 @@
+//! The fetch stage: one attempt at a URL, following redirects, with every body read capped.
+//! Retrying is the pipeline's job (it owns the politeness gate that a retry must pass again).
+
+mod attempts;
+pub mod body;
+mod failure;
+mod resolve;
+pub mod retry;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::header::{ACCEPT, ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE, LOCATION, RETRY_AFTER};
+use http::{HeaderMap, HeaderValue};
+use tokio::time::Instant;
+use url::Url;
+
+pub use attempts::{Attempted, RetryPolicy, fetch_with_retries};
+pub use failure::{FailureKind, FetchFailure};
+pub use resolve::is_private;
+
+use crate::config::Config;
+use crate::error::Error;
+
+/// What we accept: HTML first, anything else after. We decode gzip and deflate ourselves,
+/// under our own size cap, so only those are offered.
+const ACCEPT_VALUE: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+const ACCEPT_ENCODING_VALUE: &str = "gzip, deflate";
+/// Bytes of an error response read (and dropped) so the connection can be reused.
+const ERROR_BODY_DRAIN: u64 = 64 * 1024;
+
+/// A successful response, body still as received (content-encoded).
+#[derive(Clone, Debug)]
+pub struct Fetched {
+    /// The URL requested.
+    pub url: Url,
+    /// The URL that answered, after redirects.
+    pub final_url: Url,
+    /// The final status (2xx).
+    pub status: u16,
+    /// The final response's headers.
+    pub headers: HeaderMap,
+    /// The body as received, before content decoding.
+    pub raw_body: Bytes,
+    /// Redirect hops followed.
+    pub redirects: u32,
+    /// Time from the first request to the last body byte.
+    pub elapsed: Duration,
+}
+
+impl Fetched {
+    /// The Content-Type header, if it is valid text.
+    pub fn content_type(&self) -> Option<&str> {
+        header_str(&self.headers, CONTENT_TYPE.as_str())
+    }
+
+    /// The Content-Encoding header, if it is valid text.
+    pub fn content_encoding(&self) -> Option<&str> {
+        header_str(&self.headers, CONTENT_ENCODING.as_str())
+    }
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The HTTP client with the crawl's limits.
+#[derive(Clone, Debug)]
+pub struct Fetcher {
+    client: reqwest::Client,
+    timeout: Duration,
+    max_body: u64,
+    max_redirects: u32,
+    allow_private: bool,
+}
+
+impl Fetcher {
+    /// Builds the client: connection pool sized to the per-host limit, our own redirect
+    /// handling (so every hop is checked), the guarded resolver.
+    ///
+    /// # Errors
+    /// [`Error::Client`] when the TLS setup or client cannot be built.
+    pub fn new(config: &Config) -> Result<Self, Error> {
+        // reqwest is built without a default crypto provider (no C toolchain needed for
+        // aws-lc); install ring once. A second call finds one installed, which is fine.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut headers = HeaderMap::new();
+        headers.insert(ACCEPT, HeaderValue::from_static(ACCEPT_VALUE));
+        headers.insert(ACCEPT_ENCODING, HeaderValue::from_static(ACCEPT_ENCODING_VALUE));
+        let mut builder = reqwest::Client::builder()
+            .user_agent(config.user_agent.clone())
+            .default_headers(headers)
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(config.connect_timeout)
+            .pool_max_idle_per_host(config.per_host.min(config.concurrency))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .tcp_nodelay(true)
+            .dns_resolver(Arc::new(resolve::GuardedResolver {
+                allow_private: config.allow_private,
+            }));
+        for (host, addr) in &config.resolve {
+            builder = builder.resolve(host, *addr);
+        }
+        let client = builder.build().map_err(Error::Client)?;
+        Ok(Self {
+            client,
+            timeout: config.timeout,
+            max_body: config.max_body,
+            max_redirects: config.max_redirects,
+            allow_private: config.allow_private,
+        })
+    }
+
+    /// One attempt at `url`: redirects followed (each hop checked), body read under the
+    /// size cap, all within the time limit.
+    ///
+    /// # Errors
+    /// A [`FetchFailure`] saying what went wrong; the caller decides about retrying.
+    pub async fn fetch(&self, url: &Url) -> Result<Fetched, FetchFailure> {
+        let started = Instant::now();
+        let deadline = started + self.timeout;
+        let mut current = url.clone();
+        let mut visited = vec![current.clone()];
+        loop {
+            let result = self.fetch_hop(&current, deadline).await;
+            let hop = match result {
+                Ok(hop) => hop,
+                Err(mut failure) => {
+                    failure.elapsed = started.elapsed();
+                    return Err(failure);
+                }
+            };
+            match hop {
+                Hop::Done { status, headers, raw_body } => {
+                    return Ok(Fetched {
+                        url: url.clone(),
+                        final_url: current,
+                        status,
+                        headers,
+                        raw_body,
+                        redirects: visited.len() as u32 - 1,
+                        elapsed: started.elapsed(),
+                    });
+                }
+                Hop::Redirect(next) => {
+                    let limit = if visited.contains(&next) {
+                        Some(format!("redirect loop at {next}"))
+                    } else if visited.len() as u32 > self.max_redirects {
+                        Some(format!("more than {} redirects", self.max_redirects))
+                    } else {
+                        None
+                    };
+                    if let Some(message) = limit {
+                        let mut failure = FetchFailure::new(FailureKind::RedirectLimit, message, &current);
+                        failure.elapsed = started.elapsed();
+                        return Err(failure);
+                    }
+                    visited.push(next.clone());
+                    current = next;
+                }
+            }
+        }
+    }
+
+    async fn fetch_hop(&self, url: &Url, deadline: Instant) -> Result<Hop, FetchFailure> {
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(FetchFailure::new(FailureKind::BadUrl, "not an http(s) URL", url));
+        }
+        resolve::check_literal(url, self.allow_private)
+            .map_err(|message| FetchFailure::new(FailureKind::PrivateAddress, message, url))?;
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            return Err(FetchFailure::new(FailureKind::Timeout, "no time left", url));
+        }
+        let response = self
+            .client
+            .get(url.clone())
+            .timeout(remaining)
+            .send()
+            .await
+            .map_err(|e| FetchFailure::from_reqwest(&e, url))?;
+        let status = response.status();
+        if status.is_redirection() && status != http::StatusCode::NOT_MODIFIED {
+            let location = header_str(response.headers(), LOCATION.as_str()).map(str::to_owned);
+            let _ = body::read_capped(response, ERROR_BODY_DRAIN, deadline, url).await;
+            let Some(location) = location else {
+                return Err(FetchFailure::new(FailureKind::BadRedirect, "redirect without Location", url));
+            };
+            return url.join(location.trim()).map(Hop::Redirect).map_err(|e| {
+                FetchFailure::new(FailureKind::BadRedirect, format!("bad Location {location:?}: {e}"), url)
+            });
+        }
+        if !status.is_success() {
+            let retry_after = header_str(response.headers(), RETRY_AFTER.as_str())
+                .and_then(|v| retry::parse_retry_after(v, SystemTime::now()));
+            let _ = body::read_capped(response, ERROR_BODY_DRAIN, deadline, url).await;
+            let mut failure = FetchFailure::new(
+                FailureKind::Status(status.as_u16()),
+                format!("server answered {status}"),
+                url,
+            );
+            failure.retry_after = retry_after;
+            return Err(failure);
+        }
+        let headers = response.headers().clone();
+        let raw_body = body::read_capped(response, self.max_body, deadline, url).await?;
+        Ok(Hop::Done {
+            status: status.as_u16(),
+            headers,
+            raw_body,
+        })
+    }
+}
+
+enum Hop {
+    Done {
+        status: u16,
+        headers: HeaderMap,
+        raw_body: Bytes,
+    },
+    Redirect(Url),
+}

@@ -1,0 +1,232 @@
+//! The politeness gate: a request may start only while the global limit, its host's limit
+//! and its host's pause (Retry-After) all allow it.
+//!
+//! The scheduler asks with [`Gate::try_acquire`] so a busy host never blocks requests to
+//! other hosts; a retry waits with [`Gate::acquire`]. A [`Permit`] gives its slot back when
+//! dropped.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+/// Why a request cannot start now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wait {
+    /// The global limit is reached: nothing can start until a slot is returned.
+    GlobalFull,
+    /// This host's limit is reached.
+    HostBusy,
+    /// This host is paused until then (it asked us to slow down).
+    HostPaused(Instant),
+}
+
+/// Global and per-host concurrency limits, and per-host pauses.
+#[derive(Debug)]
+pub struct Gate {
+    /// A plain mutex: every critical section is a few map operations, never across an await.
+    state: Mutex<GateState>,
+    released: Notify,
+}
+
+#[derive(Debug)]
+struct GateState {
+    global_limit: usize,
+    per_host_limit: usize,
+    in_flight: usize,
+    peak: usize,
+    /// Only hosts with requests in flight or a pending pause: the map stays as small as the
+    /// active set, not the crawl.
+    hosts: HashMap<String, HostSlot>,
+}
+
+#[derive(Debug, Default)]
+struct HostSlot {
+    in_flight: usize,
+    paused_until: Option<Instant>,
+}
+
+/// A started request's slot; returned when dropped.
+#[derive(Debug)]
+pub struct Permit {
+    gate: Arc<Gate>,
+    host: String,
+}
+
+impl Gate {
+    /// A gate with these limits (each at least 1).
+    pub fn new(global_limit: usize, per_host_limit: usize) -> Arc<Self> {
+        Arc::new(Self {
+            state: Mutex::new(GateState {
+                global_limit: global_limit.max(1),
+                per_host_limit: per_host_limit.max(1),
+                in_flight: 0,
+                peak: 0,
+                hosts: HashMap::new(),
+            }),
+            released: Notify::new(),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, GateState> {
+        // A panic while holding this lock leaves only counters behind; keep going with them.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Takes a slot for `host` if one is free right now.
+    ///
+    /// # Errors
+    /// [`Wait`] saying what to wait for.
+    pub fn try_acquire(self: &Arc<Self>, host: &str) -> Result<Permit, Wait> {
+        let mut state = self.lock();
+        let now = Instant::now();
+        let per_host_limit = state.per_host_limit;
+        if let Some(slot) = state.hosts.get_mut(host) {
+            match slot.paused_until {
+                Some(until) if until > now => return Err(Wait::HostPaused(until)),
+                Some(_) => slot.paused_until = None,
+                None => {}
+            }
+            if slot.in_flight >= per_host_limit {
+                return Err(Wait::HostBusy);
+            }
+        }
+        if state.in_flight >= state.global_limit {
+            return Err(Wait::GlobalFull);
+        }
+        state.in_flight += 1;
+        state.peak = state.peak.max(state.in_flight);
+        state.hosts.entry(host.to_owned()).or_default().in_flight += 1;
+        Ok(Permit {
+            gate: Arc::clone(self),
+            host: host.to_owned(),
+        })
+    }
+
+    /// Waits until a slot for `host` is free and takes it.
+    pub async fn acquire(self: &Arc<Self>, host: &str) -> Permit {
+        loop {
+            let released = self.released.notified();
+            tokio::pin!(released);
+            // Register before checking, so a release between the check and the wait is seen.
+            released.as_mut().enable();
+            match self.try_acquire(host) {
+                Ok(permit) => return permit,
+                Err(Wait::HostPaused(until)) => {
+                    tokio::select! {
+                        () = tokio::time::sleep_until(until) => {}
+                        () = released => {}
+                    }
+                }
+                Err(Wait::GlobalFull | Wait::HostBusy) => released.await,
+            }
+        }
+    }
+
+    /// Resolves when any slot is returned or a pause may have changed. The scheduler waits on
+    /// this; call it before re-checking to avoid missing a wake-up.
+    pub fn released(&self) -> tokio::sync::futures::Notified<'_> {
+        self.released.notified()
+    }
+
+    /// Pauses `host` until `until` (a later pause wins over an earlier one).
+    pub fn pause_host(&self, host: &str, until: Instant) {
+        let mut state = self.lock();
+        let slot = state.hosts.entry(host.to_owned()).or_default();
+        slot.paused_until = Some(slot.paused_until.map_or(until, |old| old.max(until)));
+        drop(state);
+        self.released.notify_waiters();
+    }
+
+    /// Changes the limits (for the concurrency controller). Requests already in flight keep
+    /// their slots; a lower limit applies as they finish.
+    pub fn set_limits(&self, global_limit: usize, per_host_limit: usize) {
+        let mut state = self.lock();
+        state.global_limit = global_limit.max(1);
+        state.per_host_limit = per_host_limit.max(1);
+        drop(state);
+        self.released.notify_waiters();
+    }
+
+    /// Requests in flight now.
+    pub fn in_flight(&self) -> usize {
+        self.lock().in_flight
+    }
+
+    /// The most requests that were ever in flight at once.
+    pub fn peak(&self) -> usize {
+        self.lock().peak
+    }
+
+    /// The current global limit.
+    pub fn global_limit(&self) -> usize {
+        self.lock().global_limit
+    }
+
+    fn release(&self, host: &str) {
+        let mut state = self.lock();
+        state.in_flight = state.in_flight.saturating_sub(1);
+        if let Some(slot) = state.hosts.get_mut(host) {
+            slot.in_flight = slot.in_flight.saturating_sub(1);
+            let pause_over = slot.paused_until.is_none_or(|until| until <= Instant::now());
+            if slot.in_flight == 0 && pause_over {
+                state.hosts.remove(host);
+            }
+        }
+        drop(state);
+        self.released.notify_waiters();
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        self.gate.release(&self.host);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn limits_hold_and_slots_come_back() {
+        let gate = Gate::new(3, 2);
+        let a1 = gate.try_acquire("a").unwrap();
+        let _a2 = gate.try_acquire("a").unwrap();
+        assert_eq!(gate.try_acquire("a").unwrap_err(), Wait::HostBusy);
+        let _b1 = gate.try_acquire("b").unwrap();
+        assert_eq!(gate.try_acquire("c").unwrap_err(), Wait::GlobalFull);
+        assert_eq!(gate.in_flight(), 3);
+        drop(a1);
+        assert!(gate.try_acquire("c").is_ok());
+        assert_eq!(gate.peak(), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_paused_host_waits_and_others_do_not() {
+        let gate = Gate::new(10, 10);
+        let until = Instant::now() + Duration::from_secs(5);
+        gate.pause_host("slow", until);
+        assert_eq!(gate.try_acquire("slow").unwrap_err(), Wait::HostPaused(until));
+        assert!(gate.try_acquire("other").is_ok());
+        let started = Instant::now();
+        let _permit = gate.acquire("slow").await;
+        assert!(started.elapsed() >= Duration::from_secs(5));
+    }
+
+    #[tokio::test]
+    async fn acquire_wakes_when_a_slot_is_returned() {
+        let gate = Gate::new(1, 1);
+        let held = gate.try_acquire("a").unwrap();
+        let waiter = {
+            let gate = Arc::clone(&gate);
+            tokio::spawn(async move { gate.acquire("b").await.host.clone() })
+        };
+        tokio::task::yield_now().await;
+        drop(held);
+        assert_eq!(waiter.await.unwrap(), "b");
+    }
+}

@@ -1,0 +1,151 @@
+//! The CPU stage: decode the body, hash it, parse it once and pull out links. Plain
+//! synchronous code, run on the rayon pool ([`CpuPool`]) so the async threads never parse.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use bytes::Bytes;
+use dragnet_extract::{LinkSelector, extract_bytes, is_html};
+use sha2::{Digest, Sha256};
+use url::Url;
+
+use crate::error::Error;
+use crate::fetch::body::{DecodeError, decode_body};
+use crate::fetch::{FailureKind, Fetched};
+use crate::stats::Stats;
+
+/// What processing a page produced. Owned data only: the parsed tree never leaves the pool
+/// (scraper's `Html` is not `Send`).
+#[derive(Clone, Debug)]
+pub struct Processed {
+    /// The body after content decoding.
+    pub body: Bytes,
+    /// sha256 of `body`, lowercase hex.
+    pub sha256: String,
+    /// Whether the body is HTML (decides link extraction and the saved file's extension).
+    pub is_html: bool,
+    /// Links selected by the follow rule, resolved, in document order.
+    pub links: Vec<Url>,
+    /// `<link rel=canonical>`, resolved.
+    pub canonical: Option<Url>,
+}
+
+/// Decodes, hashes and (when `follow` is given and the body is HTML) extracts links.
+///
+/// # Errors
+/// A [`DecodeError`] when the content encoding cannot be undone within `max_body`.
+pub fn process(fetched: &Fetched, follow: Option<&LinkSelector>, max_body: u64) -> Result<Processed, DecodeError> {
+    let body = decode_body(fetched.raw_body.clone(), fetched.content_encoding(), max_body)?;
+    let sha256 = hex(&Sha256::digest(&body));
+    let html = is_html(fetched.content_type(), &body);
+    let (links, canonical) = match follow {
+        Some(selector) if html => {
+            let extracted = extract_bytes(&body, fetched.content_type(), &fetched.final_url, selector);
+            (extracted.links, extracted.canonical)
+        }
+        _ => (Vec::new(), None),
+    };
+    Ok(Processed { body, sha256, is_html: html, links, canonical })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// The rayon pool that runs CPU work, with results handed back to async code over a
+/// oneshot channel. Time spent in jobs is added to the crawl's busy counter.
+#[derive(Debug)]
+pub struct CpuPool {
+    pool: rayon::ThreadPool,
+    stats: Arc<Stats>,
+}
+
+impl CpuPool {
+    pub(crate) fn new(threads: usize, stats: Arc<Stats>) -> Result<Self, Error> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("dragnet-cpu-{i}"))
+            .build()
+            .map_err(Error::Pool)?;
+        Ok(Self { pool, stats })
+    }
+
+    /// Runs `job` on the pool and waits for it without blocking the async thread. A panic
+    /// in the job (a parser bug on hostile input) becomes an error for that page, never a
+    /// crash of the crawl.
+    pub(crate) async fn run<T, F>(&self, job: F) -> Result<T, DecodeError>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> Result<T, DecodeError> + Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let stats = Arc::clone(&self.stats);
+        stats.cpu_backlog.fetch_add(1, Ordering::Relaxed);
+        self.pool.spawn(move || {
+            let started = Instant::now();
+            let result = catch_unwind(AssertUnwindSafe(job)).unwrap_or_else(|_| {
+                Err(DecodeError { kind: FailureKind::Other, message: "processing panicked".into() })
+            });
+            stats.cpu_busy_nanos.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            stats.cpu_backlog.fetch_sub(1, Ordering::Relaxed);
+            // The receiver is gone only when the crawl was torn down; nothing to do then.
+            let _ = tx.send(result);
+        });
+        rx.await.unwrap_or_else(|_| {
+            Err(DecodeError { kind: FailureKind::Other, message: "CPU pool shut down".into() })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http::HeaderMap;
+    use std::time::Duration;
+
+    use super::*;
+
+    fn fetched(body: &'static [u8], content_type: &str) -> Fetched {
+        let url = Url::parse("http://example.test/dir/page").unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert("content-type", content_type.parse().unwrap());
+        Fetched {
+            url: url.clone(),
+            final_url: url,
+            status: 200,
+            headers,
+            raw_body: Bytes::from_static(body),
+            redirects: 0,
+            elapsed: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn hashes_and_follows_links() {
+        let page = fetched(b"<html><body><a href='a'>a</a><a href='/b'>b</a></body></html>", "text/html");
+        let selector = LinkSelector::all_links();
+        let out = process(&page, Some(&selector), 1 << 20).unwrap();
+        assert_eq!(out.sha256, hex(&Sha256::digest(&page.raw_body)));
+        let links: Vec<&str> = out.links.iter().map(Url::as_str).collect();
+        assert_eq!(links, ["http://example.test/dir/a", "http://example.test/b"]);
+        assert!(out.is_html);
+    }
+
+    #[test]
+    fn non_html_is_not_parsed() {
+        let page = fetched(b"<a href='x'>not html</a>", "image/png");
+        let out = process(&page, Some(&LinkSelector::all_links()), 1 << 20).unwrap();
+        assert!(out.links.is_empty());
+        assert!(!out.is_html);
+    }
+
+    #[test]
+    fn hex_is_lowercase() {
+        assert_eq!(hex(&[0, 15, 255]), "000fff");
+    }
+}

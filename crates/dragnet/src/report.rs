@@ -1,0 +1,78 @@
+//! The end-of-crawl summary: what the CLI prints and `--summary-json` writes.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::stats::Stats;
+
+/// What a finished crawl did.
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    /// Pages fetched and processed.
+    pub pages_ok: u64,
+    /// URLs given up on.
+    pub pages_failed: u64,
+    /// Failed URLs by reason label (`http_404`, `timeout`, ...).
+    pub failures_by_reason: BTreeMap<String, u64>,
+    /// Distinct URLs queued (seeds and discovered links in scope).
+    pub discovered: u64,
+    /// Links dropped because they were out of scope or too deep.
+    pub out_of_scope: u64,
+    /// Retries made.
+    pub retries: u64,
+    /// Decoded body bytes of successful pages.
+    pub bytes: u64,
+    /// Wall time, seconds.
+    pub wall_secs: f64,
+    /// Pages (ok + failed) per second of wall time.
+    pub pages_per_sec: f64,
+    /// Successful fetch latency, ms (first request to last body byte, redirects included).
+    pub latency_ms: Latency,
+    /// Most requests in flight at once.
+    pub peak_in_flight: usize,
+    /// The concurrency limit used.
+    pub concurrency: usize,
+    /// Threads in the CPU pool.
+    pub threads: usize,
+    /// Share of the CPU pool's capacity spent processing (0–1).
+    pub cpu_busy_share: f64,
+    /// Whether the crawl stopped early (interrupted or a fatal output error).
+    pub interrupted: bool,
+}
+
+/// Latency percentiles, ms.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct Latency {
+    /// Median.
+    pub p50: u64,
+    /// 95th percentile.
+    pub p95: u64,
+    /// Slowest.
+    pub max: u64,
+}
+
+impl Summary {
+    pub(crate) fn from_stats(stats: &Stats, concurrency: usize, threads: usize, interrupted: bool) -> Self {
+        let snapshot = stats.snapshot();
+        let (p50, p95, max) = stats.latency_ms();
+        let wall_secs = snapshot.elapsed.as_secs_f64();
+        Self {
+            pages_ok: snapshot.pages_ok,
+            pages_failed: snapshot.pages_failed,
+            failures_by_reason: stats.failures(),
+            discovered: snapshot.discovered,
+            out_of_scope: stats.out_of_scope.load(std::sync::atomic::Ordering::Relaxed),
+            retries: snapshot.retries,
+            bytes: snapshot.bytes,
+            wall_secs,
+            pages_per_sec: snapshot.rate(),
+            latency_ms: Latency { p50, p95, max },
+            peak_in_flight: stats.peak_in_flight(),
+            concurrency,
+            threads,
+            cpu_busy_share: stats.cpu_busy_share(),
+            interrupted,
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! Outputs. Each sink runs on its own thread and receives records over a bounded channel:
+//! a sink that falls behind fills its channel and so slows the crawl (backpressure); it
+//! never drops a record. A sink that fails stops the crawl cleanly with its error; what it
+//! already wrote stays intact.
+
+mod files;
+mod pages_log;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+use url::Url;
+
+pub use files::FilesSink;
+pub use pages_log::PagesLog;
+
+/// Records waiting for one sink. Small: enough to absorb a burst while the sink writes,
+/// small enough that a stalled disk stops the crawl within a few pages.
+pub const SINK_CHANNEL_CAPACITY: usize = 64;
+
+/// What happened to one URL: the unit every sink receives.
+#[derive(Clone, Debug)]
+pub struct PageRecord {
+    /// The URL requested, as found.
+    pub url: Url,
+    /// The URL that answered, after redirects (absent when nothing answered).
+    pub final_url: Option<Url>,
+    /// The final HTTP status, when there was one.
+    pub status: Option<u16>,
+    /// Link depth.
+    pub depth: u32,
+    /// Attempts made (1 = first try).
+    pub attempts: u32,
+    /// Time of the last attempt, ms.
+    pub fetch_ms: u64,
+    /// When the record was made.
+    pub fetched_at: SystemTime,
+    /// The Content-Type header.
+    pub content_type: Option<String>,
+    /// The decoded body (successful fetches only).
+    pub body: Option<Bytes>,
+    /// sha256 of the body, lowercase hex.
+    pub sha256: Option<String>,
+    /// Whether the body is HTML.
+    pub is_html: bool,
+    /// `<link rel=canonical>`, when the page has one.
+    pub canonical: Option<Url>,
+    /// Failure label (`http_404`, `timeout`, ...) when the URL failed.
+    pub error: Option<String>,
+    /// Failure detail.
+    pub error_message: Option<String>,
+}
+
+impl PageRecord {
+    /// Whether this URL was fetched successfully.
+    pub fn is_ok(&self) -> bool {
+        self.error.is_none()
+    }
+}
+
+/// A sink could not write. The crawl stops; earlier output is intact.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SinkError {
+    /// Writing a file failed.
+    #[error("{sink}: failed to write {path}")]
+    Io {
+        /// Which sink.
+        sink: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The sink's thread ended (after an error or a panic) and takes no more records.
+    #[error("{sink} stopped")]
+    Stopped {
+        /// Which sink.
+        sink: &'static str,
+    },
+}
+
+/// An output. Called from the sink's own thread, so blocking I/O is fine here.
+pub trait Sink: Send + 'static {
+    /// A short name for messages.
+    fn name(&self) -> &'static str;
+
+    /// Writes one record.
+    ///
+    /// # Errors
+    /// A [`SinkError`]; the crawl then stops, and no more records arrive.
+    fn write(&mut self, record: &PageRecord) -> Result<(), SinkError>;
+
+    /// Flushes and closes; called once after the last record, on success and on stop.
+    ///
+    /// # Errors
+    /// A [`SinkError`] when the final flush fails.
+    fn finish(&mut self) -> Result<(), SinkError>;
+}
+
+/// The running sinks: one thread and one bounded channel each.
+#[derive(Debug)]
+pub struct SinkSet {
+    senders: Vec<(&'static str, mpsc::Sender<Arc<PageRecord>>)>,
+    threads: Vec<JoinHandle<Result<(), SinkError>>>,
+}
+
+impl SinkSet {
+    /// Starts one thread per sink.
+    ///
+    /// # Errors
+    /// [`SinkError::Io`] when a thread cannot be started.
+    pub fn start(sinks: Vec<Box<dyn Sink>>) -> Result<Self, SinkError> {
+        let mut senders = Vec::with_capacity(sinks.len());
+        let mut threads = Vec::with_capacity(sinks.len());
+        for mut sink in sinks {
+            let name = sink.name();
+            let (tx, mut rx) = mpsc::channel::<Arc<PageRecord>>(SINK_CHANNEL_CAPACITY);
+            let thread = std::thread::Builder::new()
+                .name(format!("dragnet-sink-{name}"))
+                .spawn(move || {
+                    while let Some(record) = rx.blocking_recv() {
+                        if let Err(error) = sink.write(&record) {
+                            // Still try to flush what was written before the failure.
+                            let _ = sink.finish();
+                            return Err(error);
+                        }
+                    }
+                    sink.finish()
+                })
+                .map_err(|source| SinkError::Io { sink: name, path: PathBuf::new(), source })?;
+            senders.push((name, tx));
+            threads.push(thread);
+        }
+        Ok(Self { senders, threads })
+    }
+
+    /// Hands a record to every sink, waiting while a sink's channel is full.
+    ///
+    /// # Errors
+    /// [`SinkError::Stopped`] when a sink has stopped; [`SinkSet::finish`] then says why.
+    pub async fn send(&self, record: Arc<PageRecord>) -> Result<(), SinkError> {
+        for (name, sender) in &self.senders {
+            sender
+                .send(Arc::clone(&record))
+                .await
+                .map_err(|_| SinkError::Stopped { sink: name })?;
+        }
+        Ok(())
+    }
+
+    /// Closes the channels, lets every sink drain and flush, and reports the first error.
+    ///
+    /// # Errors
+    /// The first sink's error, if any sink failed.
+    pub async fn finish(self) -> Result<(), SinkError> {
+        let Self { senders, threads } = self;
+        drop(senders);
+        let joined = tokio::task::spawn_blocking(move || {
+            threads
+                .into_iter()
+                .map(|thread| thread.join().unwrap_or(Err(SinkError::Stopped { sink: "sink thread (panicked)" })))
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_default();
+        joined.into_iter().find(Result::is_err).unwrap_or(Ok(()))
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A record for sink tests.
+    pub(crate) fn record(url: &str, body: Option<&'static [u8]>) -> PageRecord {
+        PageRecord {
+            url: Url::parse(url).unwrap(),
+            final_url: Some(Url::parse(url).unwrap()),
+            status: body.map(|_| 200),
+            depth: 1,
+            attempts: 1,
+            fetch_ms: 12,
+            fetched_at: SystemTime::UNIX_EPOCH,
+            content_type: Some("text/html".into()),
+            body: body.map(Bytes::from_static),
+            sha256: body.map(|_| "00".into()),
+            is_html: true,
+            canonical: None,
+            error: if body.is_none() { Some("http_404".into()) } else { None },
+            error_message: None,
+        }
+    }
+
+    struct Failing;
+    impl Sink for Failing {
+        fn name(&self) -> &'static str {
+            "failing"
+        }
+        fn write(&mut self, _: &PageRecord) -> Result<(), SinkError> {
+            Err(SinkError::Io {
+                sink: "failing",
+                path: "x".into(),
+                source: std::io::Error::other("disk full"),
+            })
+        }
+        fn finish(&mut self) -> Result<(), SinkError> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failing_sink_stops_the_set_and_reports_why() {
+        let set = SinkSet::start(vec![Box::new(Failing)]).unwrap();
+        let mut stopped = false;
+        for _ in 0..(SINK_CHANNEL_CAPACITY * 2 + 2) {
+            if set.send(Arc::new(record("http://a.test/", Some(b"x")))).await.is_err() {
+                stopped = true;
+                break;
+            }
+        }
+        assert!(stopped, "sending to a failed sink errors instead of blocking forever");
+        let err = set.finish().await.unwrap_err();
+        assert!(matches!(err, SinkError::Io { sink: "failing", .. }), "{err:?}");
+    }
+}

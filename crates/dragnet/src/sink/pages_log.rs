@@ -1,0 +1,128 @@
+//! `pages.jsonl`: one JSON line per URL, successful or not. Lines are appended whole, so a
+//! reader (jq, pandas) sees complete records only, apart from a torn last line after a crash.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::{PageRecord, Sink, SinkError};
+
+const NAME: &str = "pages log";
+/// Lines buffered before they are pushed to the file, so a crash loses at most this many.
+const FLUSH_EVERY: usize = 32;
+
+/// Appends one line per URL to a JSONL file.
+#[derive(Debug)]
+pub struct PagesLog {
+    path: PathBuf,
+    out: BufWriter<File>,
+    unflushed: usize,
+}
+
+#[derive(Serialize)]
+struct Line<'a> {
+    url: &'a str,
+    final_url: Option<&'a str>,
+    status: Option<u16>,
+    bytes: Option<usize>,
+    sha256: Option<&'a str>,
+    fetch_ms: u64,
+    depth: u32,
+    attempts: u32,
+    fetched_at: String,
+    content_type: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    canonical: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<&'a str>,
+}
+
+impl PagesLog {
+    /// Opens (creating or appending to) the log at `path`.
+    ///
+    /// # Errors
+    /// [`SinkError::Io`] when the file cannot be opened.
+    pub fn create(path: impl AsRef<Path>) -> Result<Self, SinkError> {
+        let path = path.as_ref().to_owned();
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|source| SinkError::Io { sink: NAME, path: path.clone(), source })?;
+        Ok(Self { path, out: BufWriter::new(file), unflushed: 0 })
+    }
+
+    fn io_error(&self, source: std::io::Error) -> SinkError {
+        SinkError::Io { sink: NAME, path: self.path.clone(), source }
+    }
+}
+
+impl Sink for PagesLog {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn write(&mut self, record: &PageRecord) -> Result<(), SinkError> {
+        let line = Line {
+            url: record.url.as_str(),
+            final_url: record.final_url.as_ref().map(url::Url::as_str),
+            status: record.status,
+            bytes: record.body.as_ref().map(bytes::Bytes::len),
+            sha256: record.sha256.as_deref(),
+            fetch_ms: record.fetch_ms,
+            depth: record.depth,
+            attempts: record.attempts,
+            fetched_at: humantime::format_rfc3339_millis(record.fetched_at).to_string(),
+            content_type: record.content_type.as_deref(),
+            canonical: record.canonical.as_ref().map(url::Url::as_str),
+            error: record.error.as_deref(),
+            message: record.error_message.as_deref(),
+        };
+        // Invariant: `Line` holds only strings and numbers, which always serialise.
+        let mut text = serde_json::to_vec(&line).expect("a pages-log line serialises");
+        text.push(b'\n');
+        self.out.write_all(&text).map_err(|e| self.io_error(e))?;
+        self.unflushed += 1;
+        if self.unflushed >= FLUSH_EVERY {
+            self.out.flush().map_err(|e| self.io_error(e))?;
+            self.unflushed = 0;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), SinkError> {
+        self.out.flush().map_err(|e| self.io_error(e))?;
+        self.out.get_ref().sync_data().map_err(|e| self.io_error(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sink::tests::record;
+
+    #[test]
+    fn one_json_line_per_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pages.jsonl");
+        let mut log = PagesLog::create(&path).unwrap();
+        log.write(&record("http://a.test/ok", Some(b"body"))).unwrap();
+        log.write(&record("http://a.test/missing", None)).unwrap();
+        log.finish().unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<serde_json::Value> =
+            text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0]["url"], "http://a.test/ok");
+        assert_eq!(lines[0]["status"], 200);
+        assert_eq!(lines[0]["bytes"], 4);
+        assert_eq!(lines[0]["fetched_at"], "1970-01-01T00:00:00.000Z");
+        assert!(lines[0].get("error").is_none());
+        assert_eq!(lines[1]["error"], "http_404");
+        assert_eq!(lines[1]["bytes"], serde_json::Value::Null);
+    }
+}

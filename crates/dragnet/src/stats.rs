@@ -1,0 +1,157 @@
+//! Live counters shared by the stages. Cheap to update from any thread; read by the
+//! progress display through [`Stats::snapshot`] and turned into the final
+//! [`crate::Summary`].
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+
+use crate::gate::Gate;
+
+/// Slowest latency the histogram tells apart (ms); slower ones are clamped to it.
+const LATENCY_MAX_MS: u64 = 10 * 60 * 1000;
+
+/// Counters for one crawl.
+#[derive(Debug)]
+pub struct Stats {
+    started: Instant,
+    threads: usize,
+    gate: Arc<Gate>,
+    pub(crate) pages_ok: AtomicU64,
+    pub(crate) pages_failed: AtomicU64,
+    pub(crate) bytes: AtomicU64,
+    pub(crate) retries: AtomicU64,
+    pub(crate) discovered: AtomicU64,
+    pub(crate) out_of_scope: AtomicU64,
+    pub(crate) cpu_busy_nanos: AtomicU64,
+    pub(crate) cpu_backlog: AtomicU64,
+    /// Failure label → count. Touched once per failed URL only.
+    failures: Mutex<BTreeMap<String, u64>>,
+    /// Per-successful-fetch latency in ms (3 significant digits).
+    latency: Mutex<Histogram<u64>>,
+}
+
+/// A point-in-time copy of the counters.
+#[derive(Clone, Debug, Default)]
+pub struct StatsSnapshot {
+    /// Since the crawl started.
+    pub elapsed: Duration,
+    /// Pages fetched and processed.
+    pub pages_ok: u64,
+    /// URLs given up on.
+    pub pages_failed: u64,
+    /// Distinct URLs queued so far (seeds included).
+    pub discovered: u64,
+    /// Requests in flight now.
+    pub in_flight: usize,
+    /// The current global concurrency limit.
+    pub limit: usize,
+    /// Bodies waiting for or in the CPU pool.
+    pub cpu_backlog: u64,
+    /// Decoded body bytes.
+    pub bytes: u64,
+    /// Retries made.
+    pub retries: u64,
+}
+
+impl StatsSnapshot {
+    /// Pages (ok or failed) per second of wall time.
+    pub fn rate(&self) -> f64 {
+        let secs = self.elapsed.as_secs_f64();
+        if secs > 0.0 { (self.pages_ok + self.pages_failed) as f64 / secs } else { 0.0 }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Counters stay meaningful after a panic elsewhere; keep counting.
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Stats {
+    pub(crate) fn new(threads: usize, gate: Arc<Gate>) -> Self {
+        Self {
+            started: Instant::now(),
+            threads,
+            gate,
+            pages_ok: AtomicU64::new(0),
+            pages_failed: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
+            discovered: AtomicU64::new(0),
+            out_of_scope: AtomicU64::new(0),
+            cpu_busy_nanos: AtomicU64::new(0),
+            cpu_backlog: AtomicU64::new(0),
+            failures: Mutex::new(BTreeMap::new()),
+            // Invariant: the bounds are constants that hdrhistogram accepts (1 ≤ low, 2·low ≤ high, sigfig ≤ 5).
+            latency: Mutex::new(
+                Histogram::new_with_bounds(1, LATENCY_MAX_MS, 3).expect("valid histogram bounds"),
+            ),
+        }
+    }
+
+    pub(crate) fn record_ok(&self, bytes: u64, latency: Duration) {
+        self.pages_ok.fetch_add(1, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+        let ms = (latency.as_millis() as u64).clamp(1, LATENCY_MAX_MS);
+        // Cannot fail: the value is clamped into the histogram's bounds.
+        let _ = lock(&self.latency).record(ms);
+    }
+
+    pub(crate) fn record_failure(&self, label: &str) {
+        self.pages_failed.fetch_add(1, Ordering::Relaxed);
+        *lock(&self.failures).entry(label.to_owned()).or_default() += 1;
+    }
+
+    pub(crate) fn add(&self, counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// The counters now.
+    pub fn snapshot(&self) -> StatsSnapshot {
+        StatsSnapshot {
+            elapsed: self.started.elapsed(),
+            pages_ok: self.pages_ok.load(Ordering::Relaxed),
+            pages_failed: self.pages_failed.load(Ordering::Relaxed),
+            discovered: self.discovered.load(Ordering::Relaxed),
+            in_flight: self.gate.in_flight(),
+            limit: self.gate.global_limit(),
+            cpu_backlog: self.cpu_backlog.load(Ordering::Relaxed),
+            bytes: self.bytes.load(Ordering::Relaxed),
+            retries: self.retries.load(Ordering::Relaxed),
+        }
+    }
+
+    pub(crate) fn failures(&self) -> BTreeMap<String, u64> {
+        lock(&self.failures).clone()
+    }
+
+    /// Latency percentiles in ms: (p50, p95, max); zeros when nothing succeeded.
+    pub(crate) fn latency_ms(&self) -> (u64, u64, u64) {
+        let histogram = lock(&self.latency);
+        if histogram.is_empty() {
+            return (0, 0, 0);
+        }
+        (
+            histogram.value_at_quantile(0.50),
+            histogram.value_at_quantile(0.95),
+            histogram.max(),
+        )
+    }
+
+    /// Share of the CPU pool's capacity spent processing pages, over the whole run.
+    pub(crate) fn cpu_busy_share(&self) -> f64 {
+        let capacity = self.started.elapsed().as_secs_f64() * self.threads as f64;
+        if capacity > 0.0 {
+            (self.cpu_busy_nanos.load(Ordering::Relaxed) as f64 / 1e9 / capacity).min(1.0)
+        } else {
+            0.0
+        }
+    }
+
+    pub(crate) fn peak_in_flight(&self) -> usize {
+        self.gate.peak()
+    }
+}
