@@ -17,8 +17,11 @@ use crate::settings::parse_selector;
 const COUNTRY_LINKS: &str = "td .flagicon + a";
 
 /// The runs: a label, a folder name, and the concurrency.
-const RUNS: [(&str, &str, usize); 3] =
-    [("sequential", "sequential", 1), ("16 in flight", "c16", 16), ("32 in flight", "c32", 32)];
+const RUNS: [(&str, &str, usize); 3] = [
+    ("sequential", "sequential", 1),
+    ("16 in flight", "c16", 16),
+    ("32 in flight", "c32", 32),
+];
 
 struct Row {
     label: &'static str,
@@ -66,7 +69,10 @@ pub(crate) async fn run(args: DemoArgs, quiet: bool) -> Result<ExitCode> {
         });
     }
     site.shutdown().await;
-    println!("{:<14} {:>10} {:>12} {:>8} {:>15}", "mode", "wall time", "pages saved", "failed", "peak in flight");
+    println!(
+        "{:<14} {:>10} {:>12} {:>8} {:>15}",
+        "mode", "wall time", "pages saved", "failed", "peak in flight"
+    );
     for row in &rows {
         println!(
             "{:<14} {:>8.2} s {:>12} {:>8} {:>15}",
@@ -93,13 +99,17 @@ fn clear_demo_folder(dir: &Path) -> Result<()> {
         return Ok(());
     }
     if !dir.join("pages.jsonl").exists() {
-        bail!("{} exists and is not an earlier demo's output; choose another --out", dir.display());
+        bail!(
+            "{} exists and is not an earlier demo's output; choose another --out",
+            dir.display()
+        );
     }
     std::fs::remove_dir_all(dir).with_context(|| format!("failed to clear {}", dir.display()))
 }
 
 fn count_pages(dir: &Path) -> Result<usize> {
-    let entries = std::fs::read_dir(dir).with_context(|| format!("failed to read {}", dir.display()))?;
+    let entries =
+        std::fs::read_dir(dir).with_context(|| format!("failed to read {}", dir.display()))?;
     Ok(entries
         .filter_map(Result::ok)
         .filter(|e| e.file_name().to_string_lossy().ends_with(".html"))

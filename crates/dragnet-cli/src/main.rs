@@ -16,12 +16,17 @@ use clap::Parser;
 use dragnet::{Config, LinkSelector};
 
 use crate::args::{Cli, Command, CrawlArgs, FetchArgs, LinksArgs};
-use crate::settings::{apply_knobs, apply_output, parse_scope, parse_selector, parse_url, read_url_list};
+use crate::settings::{
+    apply_knobs, apply_output, parse_scope, parse_selector, parse_url, read_url_list,
+};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(cli.verbose, cli.quiet);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("dragnet: error: failed to start the async runtime: {error}");
@@ -31,7 +36,12 @@ fn main() -> ExitCode {
     match runtime.block_on(dispatch(cli)) {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("dragnet: error: {error:#}");
+            // One line, whatever the underlying messages contain, so scripts can grep it.
+            let message = format!("{error:#}")
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
+            eprintln!("dragnet: error: {message}");
             ExitCode::from(2)
         }
     }
@@ -48,7 +58,11 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
 }
 
 async fn crawl(args: CrawlArgs, quiet: bool) -> Result<ExitCode> {
-    let seeds = args.urls.iter().map(|u| parse_url(u)).collect::<Result<Vec<_>>>()?;
+    let seeds = args
+        .urls
+        .iter()
+        .map(|u| parse_url(u))
+        .collect::<Result<Vec<_>>>()?;
     let mut config = Config::new(seeds);
     config.follow = Some(match &args.follow {
         Some(css) => parse_selector(css, "--follow")?,
@@ -89,7 +103,10 @@ async fn links(args: LinksArgs) -> Result<ExitCode> {
     }
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(out.as_bytes()).and_then(|()| stdout.flush()) {
+    match stdout
+        .write_all(out.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
         // A closed pipe (`| head`) is the reader saying it has enough.
         Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {}
         other => other.context("failed to write to stdout")?,

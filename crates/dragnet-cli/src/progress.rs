@@ -24,13 +24,18 @@ pub(crate) struct Progress {
 impl Progress {
     pub(crate) fn start(stats: Arc<Stats>, quiet: bool) -> Self {
         if quiet {
-            return Self { task: None, bar: None };
+            return Self {
+                task: None,
+                bar: None,
+            };
         }
         if std::io::stderr().is_terminal() {
             let bar = ProgressBar::new(0);
             // Invariant: a constant template that indicatif accepts.
-            let style = ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
-                .expect("valid progress template");
+            let style = ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}",
+            )
+            .expect("valid progress template");
             bar.set_style(style);
             let handle = bar.clone();
             let task = tokio::spawn(async move {
@@ -50,7 +55,10 @@ impl Progress {
                     ));
                 }
             });
-            Self { task: Some(task), bar: Some(bar) }
+            Self {
+                task: Some(task),
+                bar: Some(bar),
+            }
         } else {
             let task = tokio::spawn(async move {
                 let mut tick = tokio::time::interval(LINE_EVERY);
@@ -60,7 +68,10 @@ impl Progress {
                     eprintln!("dragnet: {}", line(&stats.snapshot()));
                 }
             });
-            Self { task: Some(task), bar: None }
+            Self {
+                task: Some(task),
+                bar: None,
+            }
         }
     }
 
@@ -107,8 +118,11 @@ pub(crate) fn summary_text(summary: &Summary) -> String {
         summary.retries
     );
     if !summary.failures_by_reason.is_empty() {
-        let reasons: Vec<String> =
-            summary.failures_by_reason.iter().map(|(reason, n)| format!("{reason} ×{n}")).collect();
+        let reasons: Vec<String> = summary
+            .failures_by_reason
+            .iter()
+            .map(|(reason, n)| format!("{reason} ×{n}"))
+            .collect();
         text += &format!("  failures: {}\n", reasons.join(", "));
     }
     if summary.interrupted {
@@ -125,7 +139,11 @@ pub(crate) fn human_bytes(bytes: u64) -> String {
         value /= 1000.0;
         unit += 1;
     }
-    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
 }
 
 #[cfg(test)]

@@ -9,10 +9,15 @@ use dragnet::{Config, Crawler, Summary};
 use crate::progress::{Progress, summary_text};
 
 /// Runs the crawl with a progress display and Ctrl-C handling; prints the summary.
-pub(crate) async fn crawl_and_report(config: Config, summary_json: Option<&Path>, quiet: bool) -> Result<ExitCode> {
+pub(crate) async fn crawl_and_report(
+    config: Config,
+    summary_json: Option<&Path>,
+    quiet: bool,
+) -> Result<ExitCode> {
     if let Some(path) = summary_json {
         // Fail before crawling, not after, when the summary cannot be written.
-        std::fs::File::create(path).with_context(|| format!("cannot write the summary to {}", path.display()))?;
+        std::fs::File::create(path)
+            .with_context(|| format!("cannot write the summary to {}", path.display()))?;
     }
     let out_dir = config.out_dir.clone();
     let pages_log = config.pages_log.clone();
@@ -29,7 +34,11 @@ pub(crate) async fn crawl_and_report(config: Config, summary_json: Option<&Path>
     if let Some(path) = summary_json {
         write_summary_json(&summary, path)?;
     }
-    Ok(if summary.interrupted { ExitCode::from(130) } else { ExitCode::SUCCESS })
+    Ok(if summary.interrupted {
+        ExitCode::from(130)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// Runs one crawl: the first Ctrl-C stops it gracefully (in-flight requests finish,
@@ -39,7 +48,9 @@ pub(crate) async fn run_crawl(config: Config, quiet: bool) -> Result<Summary> {
     let stop = crawler.stop_handle();
     let watcher = tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("dragnet: stopping: finishing requests in flight (Ctrl-C again to quit at once)");
+            eprintln!(
+                "dragnet: stopping: finishing requests in flight (Ctrl-C again to quit at once)"
+            );
             stop.stop();
             if tokio::signal::ctrl_c().await.is_ok() {
                 std::process::exit(130);

@@ -83,8 +83,9 @@ pub(crate) fn parse_scope(text: &str, same_host: bool) -> Result<Scope> {
     if same_host {
         return Ok(Scope::Host);
     }
-    text.parse::<Scope>()
-        .map_err(|_| anyhow::anyhow!("--scope {text:?}: expected host, domain, subdomains, prefix or any"))
+    text.parse::<Scope>().map_err(|_| {
+        anyhow::anyhow!("--scope {text:?}: expected host, domain, subdomains, prefix or any")
+    })
 }
 
 /// `30`, `30s`, `1500ms`, `2m`.
@@ -96,8 +97,14 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration> {
         }
         bail!("{text:?} is not a positive duration");
     }
-    let (number, unit) = text.split_at(text.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(text.len()));
-    let value: f64 = number.trim().parse().with_context(|| format!("{text:?} is not a duration"))?;
+    let (number, unit) = text.split_at(
+        text.find(|c: char| c.is_ascii_alphabetic())
+            .unwrap_or(text.len()),
+    );
+    let value: f64 = number
+        .trim()
+        .parse()
+        .with_context(|| format!("{text:?} is not a duration"))?;
     let seconds = match unit {
         "ms" => value / 1000.0,
         "s" => value,
@@ -121,7 +128,10 @@ pub(crate) fn parse_size(text: &str) -> Result<u64> {
         Some('G') => (&trimmed[..trimmed.len() - 1], 1 << 30),
         _ => (trimmed, 1),
     };
-    let value: f64 = number.trim().parse().with_context(|| format!("{text:?} is not a size"))?;
+    let value: f64 = number
+        .trim()
+        .parse()
+        .with_context(|| format!("{text:?} is not a size"))?;
     if !(value.is_finite() && value >= 1.0) {
         bail!("{text:?} is not a positive size");
     }
@@ -135,7 +145,10 @@ pub(crate) fn parse_resolve(text: &str) -> Result<(String, SocketAddr)> {
         bail!("expected HOST:PORT:ADDR");
     };
     let port: u16 = port.parse().context("bad port")?;
-    let ip: IpAddr = addr.trim_matches(|c| c == '[' || c == ']').parse().context("bad address")?;
+    let ip: IpAddr = addr
+        .trim_matches(|c| c == '[' || c == ']')
+        .parse()
+        .context("bad address")?;
     Ok((host.to_ascii_lowercase(), SocketAddr::new(ip, port)))
 }
 
@@ -145,7 +158,8 @@ pub(crate) fn read_url_list(path: &Path) -> Result<(Vec<Url>, Vec<String>)> {
     let text = if path.as_os_str() == "-" {
         std::io::read_to_string(std::io::stdin()).context("failed to read URLs from stdin")?
     } else {
-        std::fs::read_to_string(path).with_context(|| format!("failed to read {}", path.display()))?
+        std::fs::read_to_string(path)
+            .with_context(|| format!("failed to read {}", path.display()))?
     };
     let mut urls = Vec::new();
     let mut bad = Vec::new();
@@ -169,7 +183,10 @@ mod tests {
     #[test]
     fn durations() {
         assert_eq!(parse_duration("30").unwrap(), Duration::from_secs(30));
-        assert_eq!(parse_duration("1500ms").unwrap(), Duration::from_millis(1500));
+        assert_eq!(
+            parse_duration("1500ms").unwrap(),
+            Duration::from_millis(1500)
+        );
         assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
         assert!(parse_duration("0").is_err());
         assert!(parse_duration("5 parsecs").is_err());
@@ -191,13 +208,19 @@ mod tests {
         let (host, addr) = parse_resolve("Example.com:443:127.0.0.2").unwrap();
         assert_eq!(host, "example.com");
         assert_eq!(addr, "127.0.0.2:443".parse().unwrap());
-        assert_eq!(parse_resolve("h:80:[::1]").unwrap().1, "[::1]:80".parse().unwrap());
+        assert_eq!(
+            parse_resolve("h:80:[::1]").unwrap().1,
+            "[::1]:80".parse().unwrap()
+        );
         assert!(parse_resolve("nohost").is_err());
     }
 
     #[test]
     fn urls() {
-        assert_eq!(parse_url("example.com/a").unwrap().as_str(), "https://example.com/a");
+        assert_eq!(
+            parse_url("example.com/a").unwrap().as_str(),
+            "https://example.com/a"
+        );
         assert!(parse_url("ftp://example.com/").is_err());
         assert!(parse_url("http://").is_err());
     }

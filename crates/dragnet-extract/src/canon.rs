@@ -57,6 +57,14 @@ impl Canonicalizer {
         if let Some(query) = url.query() {
             self.push_query(&mut key, query);
         }
+        if url.cannot_be_a_base() && key.ends_with(' ') {
+            // An opaque path (`mailto:a `) keeps trailing spaces only while a query or fragment
+            // follows; with those dropped, re-parsing would strip them. Escape them to keep the
+            // key a fixed point.
+            let spaces = key.len() - key.trim_end_matches(' ').len();
+            key.truncate(key.len() - spaces);
+            key.push_str(&"%20".repeat(spaces));
+        }
         key
     }
 
@@ -92,30 +100,39 @@ pub fn canonical_key(url: &Url) -> String {
 }
 
 /// Appends `text` with each valid `%XX` either decoded (unreserved characters) or uppercased.
-/// A `%` not followed by two hex digits is left alone, as `url` leaves it.
+///
+/// A `%` not followed by two hex digits (which `url` leaves alone) is written `%25`: otherwise a
+/// decoded digit could complete it into a new escape (`%3%30` → `%30` → `0`), and the key would
+/// change every time it is keyed again. Servers read a bare `%` and `%25` alike.
 fn push_normalized(out: &mut String, text: &str) {
     let bytes = text.as_bytes();
     let mut copied = 0;
     let mut i = 0;
     while i < bytes.len() {
-        let escape = (bytes[i] == b'%')
-            .then(|| Some((hex_value(*bytes.get(i + 1)?)?, hex_value(*bytes.get(i + 2)?)?)))
-            .flatten();
-        let Some((high, low)) = escape else {
+        if bytes[i] != b'%' {
             i += 1;
             continue;
-        };
-        // `i` is at an ASCII `%`, so these are char boundaries.
-        out.push_str(&text[copied..i]);
-        let byte = high << 4 | low;
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(byte));
-        } else {
-            out.push('%');
-            out.push(char::from(HEX_UPPER[usize::from(high)]));
-            out.push(char::from(HEX_UPPER[usize::from(low)]));
         }
-        i += 3;
+        // `i` is at an ASCII `%`, so these slices end on char boundaries.
+        out.push_str(&text[copied..i]);
+        let hex = |at: usize| bytes.get(at).copied().and_then(hex_value);
+        match (hex(i + 1), hex(i + 2)) {
+            (Some(high), Some(low)) => {
+                let byte = high << 4 | low;
+                if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+                    out.push(char::from(byte));
+                } else {
+                    out.push('%');
+                    out.push(char::from(HEX_UPPER[usize::from(high)]));
+                    out.push(char::from(HEX_UPPER[usize::from(low)]));
+                }
+                i += 3;
+            }
+            _ => {
+                out.push_str("%25");
+                i += 1;
+            }
+        }
         copied = i;
     }
     out.push_str(&text[copied..]);
@@ -180,7 +197,10 @@ mod tests {
         }
         assert_eq!(key("https://example.com:443"), "https://example.com/");
         assert_eq!(key("https://example.com:8443"), "https://example.com:8443/");
-        assert_eq!(key("http://BÜcher.example/"), "http://xn--bcher-kva.example/");
+        assert_eq!(
+            key("http://BÜcher.example/"),
+            "http://xn--bcher-kva.example/"
+        );
         // A trailing root dot is a different Host header, so it stays a different key.
         assert_ne!(key("http://example.com./"), key("http://example.com/"));
     }
@@ -189,8 +209,11 @@ mod tests {
     fn percent_encoding_is_normalised_not_decoded() {
         assert_eq!(
             key("http://x/%7euser/%c3%a9/%2f?q=%7e%2f%41&r=%zz%"),
-            "http://x/~user/%C3%A9/%2F?q=~%2FA&r=%zz%"
+            "http://x/~user/%C3%A9/%2F?q=~%2FA&r=%25zz%25"
         );
+        // No decoding step may create a new escape: a bare `%` is escaped first.
+        assert_eq!(key("foo:%3%30"), "foo:%2530");
+        assert_eq!(key("http://x/%%34%31"), "http://x/%2541");
         // Non-ASCII is escaped by the parser, then normalised like any other escape.
         assert_eq!(key("http://x/Côte"), "http://x/C%C3%B4te");
     }
@@ -237,6 +260,7 @@ mod tests {
         assert_eq!(key("mailto:%7eA@x?subject=%41"), "mailto:~A@x?subject=A");
         assert_eq!(key("http://u:p@x:81/?#"), "http://u:p@x:81/");
         assert_eq!(key("http://[::1]:80/"), "http://[::1]/");
+        assert_eq!(key("foo:a  ?#x"), "foo:a%20%20");
     }
 
     fn assert_idempotent(url: &Url) -> Result<(), TestCaseError> {

@@ -15,6 +15,12 @@ use encoding_rs::{Encoding, UTF_8, UTF_16BE, UTF_16LE, WINDOWS_1252, X_USER_DEFI
 /// How many bytes the `<meta>` prescan looks at (the WHATWG value).
 const PRESCAN_LIMIT: usize = 1024;
 
+/// How far the second, late-`<meta>` prescan may look (it also stops at `<body`). Browsers honour
+/// a `<meta charset>` anywhere in the head by re-decoding ("change the encoding"); real pages put
+/// it after 1 KB of scripts often enough (2 of the 8 non-UTF-8 pages in the shared corpus, one at
+/// 58 KB) that one prescan of the first 1024 bytes is not enough.
+const LATE_PRESCAN_LIMIT: usize = 64 * 1024;
+
 /// How many leading bytes `is_html` examines when sniffing (the WHATWG resource header size).
 const SNIFF_LIMIT: usize = 1445;
 
@@ -22,12 +28,12 @@ const SNIFF_LIMIT: usize = 1445;
 /// `http-equiv` prescan of the first 1024 bytes, then UTF-8 (lossy). Returns the text and the
 /// encoding name used (encoding_rs's canonical name, e.g. `"UTF-8"`, `"windows-1252"`).
 ///
+/// When the first 1024 bytes declare nothing, the prescan goes on through the head (up to
+/// `<body` or 64 KiB), because browsers also honour a late `<meta>` there.
+///
 /// Never fails: undecodable bytes become U+FFFD. Borrows from `body` when it is valid UTF-8 (or
 /// ASCII in an ASCII-compatible encoding), so the common case copies nothing.
-pub fn decode_html<'a>(
-    body: &'a [u8],
-    content_type: Option<&str>,
-) -> (Cow<'a, str>, &'static str) {
+pub fn decode_html<'a>(body: &'a [u8], content_type: Option<&str>) -> (Cow<'a, str>, &'static str) {
     let (text, encoding) = decode(body, content_type);
     (text, encoding.name())
 }
@@ -44,7 +50,8 @@ pub(crate) fn decode<'a>(
     }
     let encoding = content_type
         .and_then(charset_from_content_type)
-        .or_else(|| prescan(&body[..body.len().min(PRESCAN_LIMIT)]))
+        .or_else(|| prescan(&body[..body.len().min(PRESCAN_LIMIT)], false))
+        .or_else(|| prescan(&body[..body.len().min(LATE_PRESCAN_LIMIT)], true))
         .unwrap_or(UTF_8);
     let (text, _had_errors) = encoding.decode_without_bom_handling(body);
     (text, encoding)
@@ -209,8 +216,9 @@ fn is_space(b: u8) -> bool {
     matches!(b, b'\t' | b'\n' | b'\x0C' | b'\r' | b' ')
 }
 
-/// WHATWG "prescan a byte stream to determine its encoding", over an already truncated window.
-fn prescan(bytes: &[u8]) -> Option<&'static Encoding> {
+/// WHATWG "prescan a byte stream to determine its encoding", over an already truncated window;
+/// with `head_only`, it also gives up at the first `<body` tag.
+fn prescan(bytes: &[u8], head_only: bool) -> Option<&'static Encoding> {
     let mut scan = Scan { bytes, pos: 0 };
     while scan.pos < bytes.len() {
         if scan.starts_with_ci(b"<!--") {
@@ -232,10 +240,16 @@ fn prescan(bytes: &[u8]) -> Option<&'static Encoding> {
         {
             // Some other tag: skip its name and attributes so that a `<meta` inside an
             // attribute value is not mistaken for a tag.
+            let name_start = scan.pos + 1;
             scan.skip_while(|b| !is_space(b) && b != b'>');
+            if head_only && bytes[name_start..scan.pos].eq_ignore_ascii_case(b"body") {
+                return None;
+            }
             while scan.attribute().is_some() {}
             scan.pos += 1;
-        } else if scan.starts_with_ci(b"<!") || scan.starts_with_ci(b"</") || scan.starts_with_ci(b"<?")
+        } else if scan.starts_with_ci(b"<!")
+            || scan.starts_with_ci(b"</")
+            || scan.starts_with_ci(b"<?")
         {
             scan.skip_past(b">");
         } else {
@@ -271,10 +285,8 @@ fn meta_encoding(scan: &mut Scan<'_>) -> Option<&'static Encoding> {
         }
         seen.push(name);
     }
-    if scan.peek().is_none() {
-        // The tag was cut off by the end of the window: the spec aborts the prescan.
-        return None;
-    }
+    // A tag cut off by the end of the window: the spec aborts the prescan.
+    scan.peek()?;
     match need_pragma {
         None => return None,
         Some(true) if !got_pragma => return None,
@@ -357,7 +369,8 @@ mod tests {
 
     #[test]
     fn windows_1252_via_meta_charset() {
-        let body = b"<!doctype html><html><head><meta charset=\"windows-1252\"><title>Caf\xE9</title>";
+        let body =
+            b"<!doctype html><html><head><meta charset=\"windows-1252\"><title>Caf\xE9</title>";
         let (text, name) = decode_html(body, None);
         assert_eq!(name, "windows-1252");
         assert!(text.contains("Café"));
@@ -391,17 +404,32 @@ mod tests {
     fn meta_in_comment_or_attribute_or_late_is_ignored() {
         let body = b"<!-- <meta charset=windows-1252> --><div title='<meta charset=koi8-r>'>";
         assert_eq!(decode_html(body, None).1, "UTF-8");
-        let mut late = vec![b' '; PRESCAN_LIMIT];
-        late.extend_from_slice(b"<meta charset=windows-1252>");
-        assert_eq!(decode_html(&late, None).1, "UTF-8");
+    }
+
+    #[test]
+    fn late_meta_in_the_head_counts_but_not_in_the_body() {
+        let script = format!("<script>{}</script>", "x".repeat(5000));
+        let late = format!("<html><head>{script}<meta charset=windows-1252></head><body>");
+        assert_eq!(decode_html(late.as_bytes(), None).1, "windows-1252");
+        let in_body = format!("<html><head>{script}</head><body><meta charset=windows-1252>");
+        assert_eq!(decode_html(in_body.as_bytes(), None).1, "UTF-8");
+        let mut too_late = vec![b' '; LATE_PRESCAN_LIMIT];
+        too_late.extend_from_slice(b"<meta charset=windows-1252>");
+        assert_eq!(decode_html(&too_late, None).1, "UTF-8");
     }
 
     #[test]
     fn meta_utf16_means_utf8_and_unknown_label_falls_through() {
         assert_eq!(decode_html(b"<meta charset=utf-16le>", None).1, "UTF-8");
-        assert_eq!(decode_html(b"<meta charset=x-user-defined>", None).1, "windows-1252");
+        assert_eq!(
+            decode_html(b"<meta charset=x-user-defined>", None).1,
+            "windows-1252"
+        );
         assert_eq!(decode_html(b"<meta charset=nonsense>", None).1, "UTF-8");
-        assert_eq!(decode_html(b"x", Some("text/html; charset=nonsense")).1, "UTF-8");
+        assert_eq!(
+            decode_html(b"x", Some("text/html; charset=nonsense")).1,
+            "UTF-8"
+        );
     }
 
     #[test]

@@ -105,7 +105,10 @@ fn is_windows_device_name(name: &str) -> bool {
     match upper.as_str() {
         "CON" | "PRN" | "AUX" | "NUL" | "CONIN$" | "CONOUT$" => true,
         _ => {
-            let Some(rest) = upper.strip_prefix("COM").or_else(|| upper.strip_prefix("LPT")) else {
+            let Some(rest) = upper
+                .strip_prefix("COM")
+                .or_else(|| upper.strip_prefix("LPT"))
+            else {
                 return false;
             };
             let mut digits = rest.chars();
@@ -143,7 +146,10 @@ fn floor_char_boundary(s: &str, max: usize) -> usize {
         return s.len();
     }
     // Index 0 is always a boundary, so this terminates.
-    (0..=max).rev().find(|&i| s.is_char_boundary(i)).unwrap_or(0)
+    (0..=max)
+        .rev()
+        .find(|&i| s.is_char_boundary(i))
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -152,7 +158,10 @@ mod tests {
     use proptest::prelude::*;
 
     fn name(path: &str) -> String {
-        file_name(&Url::parse(&format!("https://example.org{path}")).unwrap(), true)
+        file_name(
+            &Url::parse(&format!("https://example.org{path}")).unwrap(),
+            true,
+        )
     }
 
     #[test]
@@ -169,7 +178,10 @@ mod tests {
 
     #[test]
     fn hostile_names_stay_in_the_folder() {
-        assert_eq!(name("/wiki/..%2F..%2Fetc%2Fpasswd"), "___.._etc_passwd.html");
+        assert_eq!(
+            name("/wiki/..%2F..%2Fetc%2Fpasswd"),
+            "___.._etc_passwd.html"
+        );
         assert_eq!(name("/wiki/%2e%2e"), "index.html"); // The URL parser resolves it to `/`.
         assert_eq!(name("/wiki/%2e%2e%2f"), "___.html");
         assert_eq!(name("/wiki/..%5C..%5Cwin.ini"), "___.._win.ini.html");
@@ -188,7 +200,16 @@ mod tests {
 
     #[test]
     fn windows_device_names_are_prefixed() {
-        for device in ["CON", "con", "Aux.txt", "NUL", "com1", "LPT9.tar.gz", "COM¹", "nul .x"] {
+        for device in [
+            "CON",
+            "con",
+            "Aux.txt",
+            "NUL",
+            "com1",
+            "LPT9.tar.gz",
+            "COM¹",
+            "nul .x",
+        ] {
             let got = name(&format!("/{device}"));
             assert!(got.starts_with('_'), "{device} -> {got}");
         }

@@ -9,20 +9,21 @@
 //! are parsed in linear time, with the dropped tags counted.
 //!
 //! The depth is measured, not guessed from the bytes: a wrapper around scraper's tree sink records
-//! the depth of every element as it is attached, and every later attachment reveals the depth of
-//! the node the tree builder is inserting into (its current node). So raw text, comments, implied
-//! end tags and foreign content are all exactly as html5ever sees them.
+//! the depth of every element as it is attached, and every attachment reveals the depth of the
+//! node the tree builder is inserting into (its current node). So raw text, comments, implied end
+//! tags and foreign content are all exactly as html5ever sees them. End tags pop elements without
+//! always telling the sink; when that leaves the known depth stale near the limit, the filter sends
+//! the tree builder a probe comment, which it inserts at its current node, and the sink records
+//! where it went instead of attaching it.
 
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::rc::Rc;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use html5ever::buffer_queue::BufferQueue;
 use html5ever::tendril::StrTendril;
-use html5ever::tokenizer::{
-    TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts,
-};
+use html5ever::tokenizer::{TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts};
 use html5ever::tree_builder::{
     ElementFlags, NodeOrText, QuirksMode, TreeBuilder, TreeBuilderOpts, TreeSink,
 };
@@ -34,18 +35,47 @@ pub(crate) const MAX_DEPTH: u32 = 512;
 
 type Handle = <HtmlTreeSink as TreeSink>::Handle;
 
+/// Node handles are small sequential integers chosen by the parser, not by the page, so a
+/// multiplicative hash is enough, and much cheaper than SipHash on this per-element path.
+#[derive(Default)]
+struct HandleHasher(u64);
+
+impl Hasher for HandleHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.write_u64(u64::from(byte));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        // usize is at most 64 bits on every supported target.
+        self.write_u64(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type DepthMap = HashMap<Handle, u32, BuildHasherDefault<HandleHasher>>;
+
 /// Parses `html` as a document, like `Html::parse_document`, but never nesting elements deeper
 /// than `max_depth`. Returns the document and how many start tags were dropped to keep it so.
 pub(crate) fn parse_document(html: &str, max_depth: u32) -> (Html, u64) {
-    let depth = Rc::new(Cell::new(0));
     let sink = DepthSink {
         inner: HtmlTreeSink::new(Html::new_document()),
-        depths: RefCell::new(HashMap::new()),
-        current: Rc::clone(&depth),
+        depths: RefCell::new(DepthMap::default()),
+        current: Cell::new(0),
+        stale: Cell::new(false),
+        probing: Cell::new(false),
+        probe: Cell::new(None),
     };
     let filter = DepthFilter {
         builder: TreeBuilder::new(sink, TreeBuilderOpts::default()),
-        current: depth,
         max_depth,
         dropped: Cell::new(0),
     };
@@ -92,23 +122,45 @@ fn is_void(name: &html5ever::LocalName) -> bool {
 /// Token filter between the tokenizer and the tree builder.
 struct DepthFilter {
     builder: TreeBuilder<Handle, DepthSink>,
-    /// Depth of the tree builder's current node, as last seen by [`DepthSink`].
-    current: Rc<Cell<u32>>,
     max_depth: u32,
     dropped: Cell<u64>,
+}
+
+impl DepthFilter {
+    /// Refreshes the sink's idea of the current depth by having the tree builder insert a comment
+    /// at its current node. Only called near the limit after end tags, i.e. on hostile pages. A
+    /// comment changes no parser state that the following start tag would not change anyway.
+    fn probe(&self, line_number: u64) {
+        let sink = &self.builder.sink;
+        sink.probing.set(true);
+        // The result of a comment token is always `Continue`.
+        let _ = self
+            .builder
+            .process_token(Token::CommentToken(StrTendril::new()), line_number);
+        sink.probing.set(false);
+        sink.stale.set(false);
+    }
 }
 
 impl TokenSink for DepthFilter {
     type Handle = Handle;
 
     fn process_token(&self, token: Token, line_number: u64) -> TokenSinkResult<Handle> {
-        if let Token::TagToken(tag) = &token
-            && tag.kind == TagKind::StartTag
-            && self.current.get() >= self.max_depth
-            && !is_void(&tag.name)
-        {
-            self.dropped.set(self.dropped.get() + 1);
-            return TokenSinkResult::Continue;
+        let sink = &self.builder.sink;
+        if let Token::TagToken(tag) = &token {
+            match tag.kind {
+                TagKind::EndTag => sink.stale.set(true),
+                TagKind::StartTag if !is_void(&tag.name) => {
+                    if sink.current.get() >= self.max_depth && sink.stale.get() {
+                        self.probe(line_number);
+                    }
+                    if sink.current.get() >= self.max_depth {
+                        self.dropped.set(self.dropped.get() + 1);
+                        return TokenSinkResult::Continue;
+                    }
+                }
+                TagKind::StartTag => {}
+            }
         }
         self.builder.process_token(token, line_number)
     }
@@ -127,8 +179,15 @@ impl TokenSink for DepthFilter {
 struct DepthSink {
     inner: HtmlTreeSink,
     /// Depth of every element (and template contents) created so far; the document is 0.
-    depths: RefCell<HashMap<Handle, u32>>,
-    current: Rc<Cell<u32>>,
+    depths: RefCell<DepthMap>,
+    /// Depth of the tree builder's current node, as last seen.
+    current: Cell<u32>,
+    /// Whether elements may have been popped since `current` was last seen.
+    stale: Cell<bool>,
+    /// Set while the filter's probe comment is in flight.
+    probing: Cell<bool>,
+    /// The probe comment: created once, never attached.
+    probe: Cell<Option<Handle>>,
 }
 
 impl DepthSink {
@@ -136,10 +195,17 @@ impl DepthSink {
         self.depths.borrow().get(node).copied().unwrap_or(0)
     }
 
+    /// Whether `child` is the probe comment (which is recorded, never attached).
+    fn is_probe(&self, child: &NodeOrText<Handle>) -> bool {
+        self.probing.get()
+            && matches!(child, NodeOrText::AppendNode(node) if Some(*node) == self.probe.get())
+    }
+
     /// `child` is being attached under a node at `parent_depth`, which the tree builder only does
     /// to its current node (or, when foster parenting, next to the table it is in).
     fn attached(&self, parent_depth: u32, child: &NodeOrText<Handle>) {
         self.current.set(parent_depth);
+        self.stale.set(false);
         if let NodeOrText::AppendNode(node) = child {
             let mut depths = self.depths.borrow_mut();
             // Only elements are in the map (see `create_element`): a comment does not deepen.
@@ -181,7 +247,16 @@ impl TreeSink for DepthSink {
     }
 
     fn create_comment(&self, text: StrTendril) -> Handle {
-        self.inner.create_comment(text)
+        if !self.probing.get() {
+            return self.inner.create_comment(text);
+        }
+        // One orphan node serves every probe, so probing allocates nothing per tag.
+        let probe = self
+            .probe
+            .get()
+            .unwrap_or_else(|| self.inner.create_comment(text));
+        self.probe.set(Some(probe));
+        probe
     }
 
     fn create_pi(&self, target: StrTendril, data: StrTendril) -> Handle {
@@ -190,7 +265,9 @@ impl TreeSink for DepthSink {
 
     fn append(&self, parent: &Handle, child: NodeOrText<Handle>) {
         self.attached(self.depth(parent), &child);
-        self.inner.append(parent, child);
+        if !self.is_probe(&child) {
+            self.inner.append(parent, child);
+        }
     }
 
     fn append_based_on_parent_node(
@@ -247,7 +324,9 @@ impl TreeSink for DepthSink {
         // Foster parenting: the new node goes beside `sibling`, at its depth.
         let parent_depth = self.depth(sibling).saturating_sub(1);
         self.attached(parent_depth, &new_node);
-        self.inner.append_before_sibling(sibling, new_node);
+        if !self.is_probe(&new_node) {
+            self.inner.append_before_sibling(sibling, new_node);
+        }
     }
 
     fn add_attrs_if_missing(&self, target: &Handle, attrs: Vec<Attribute>) {
@@ -274,7 +353,8 @@ impl TreeSink for DepthSink {
     }
 
     fn is_mathml_annotation_xml_integration_point(&self, handle: &Handle) -> bool {
-        self.inner.is_mathml_annotation_xml_integration_point(handle)
+        self.inner
+            .is_mathml_annotation_xml_integration_point(handle)
     }
 
     fn set_current_line(&self, line_number: u64) {
@@ -291,11 +371,13 @@ impl TreeSink for DepthSink {
         template: &Handle,
         attrs: &[Attribute],
     ) -> bool {
-        self.inner.attach_declarative_shadow(location, template, attrs)
+        self.inner
+            .attach_declarative_shadow(location, template, attrs)
     }
 
     fn maybe_clone_an_option_into_selectedcontent(&self, option: &Handle) {
-        self.inner.maybe_clone_an_option_into_selectedcontent(option);
+        self.inner
+            .maybe_clone_an_option_into_selectedcontent(option);
     }
 }
 
@@ -333,11 +415,22 @@ mod tests {
 
     #[test]
     fn deep_nesting_is_capped_and_linear() {
-        for tag in ["div", "span", "b", "x-y", "ul", "table", "rt", "svg", "dd"] {
-            let page = format!("{}<a href='/deep'>x</a>", format!("<{tag}>").repeat(5_000));
+        for unit in [
+            "<div>",
+            "<span>",
+            "<b>",
+            "<x-y>",
+            "<ul><li>",
+            "<table><tr><td>",
+            "<rt>",
+            "<svg>",
+            "<dl><dd>",
+            "<div></p>",
+        ] {
+            let page = format!("{}<a href='/deep'>x</a>", unit.repeat(5_000));
             let (html, dropped) = parse_document(&page, 64);
-            assert!(max_depth(&html) <= 64 + 4, "{tag}: {}", max_depth(&html));
-            assert!(dropped > 0, "{tag}");
+            assert!(max_depth(&html) <= 64 + 4, "{unit}: {}", max_depth(&html));
+            assert!(dropped > 0, "{unit}");
         }
     }
 
@@ -349,9 +442,22 @@ mod tests {
             "</div>".repeat(100)
         );
         let (html, dropped) = parse_document(&page, 50);
-        assert_eq!(dropped, 51); // Divs 50..=99 and the `<a>` at depth 50 and over.
+        // html is at depth 1, body 2, the n-th div n + 2: divs 49..=100 and the first link go.
+        assert_eq!(dropped, 53);
         assert_eq!(count(&html, "img, link, br"), 3);
         assert_eq!(count(&html, "a[href='/after']"), 1);
+    }
+
+    #[test]
+    fn stray_end_tags_do_not_hide_depth() {
+        // `</x>` matches nothing, so nothing is popped: the probe must see that.
+        let page = format!("{}<a href=/deep>x</a>", "<div></x>".repeat(5_000));
+        let (html, dropped) = parse_document(&page, 64);
+        assert!(max_depth(&html) <= 64 + 4);
+        assert_eq!(dropped, 5_000 - 62 + 1);
+        assert_eq!(count(&html, "a"), 0);
+        // The probe leaves no trace in the tree.
+        assert!(!html.html().contains("<!---->"));
     }
 
     #[test]

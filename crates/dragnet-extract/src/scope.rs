@@ -171,13 +171,29 @@ mod tests {
     #[test]
     fn host_scope() {
         let seed = "https://en.wikipedia.org/wiki/List";
-        assert!(allows(Scope::Host, seed, "https://EN.wikipedia.org:443/wiki/China"));
+        assert!(allows(
+            Scope::Host,
+            seed,
+            "https://EN.wikipedia.org:443/wiki/China"
+        ));
         assert!(allows(Scope::Host, seed, "https://en.wikipedia.org./x"));
-        assert!(!allows(Scope::Host, seed, "https://de.wikipedia.org/wiki/China"));
+        assert!(!allows(
+            Scope::Host,
+            seed,
+            "https://de.wikipedia.org/wiki/China"
+        ));
         assert!(!allows(Scope::Host, seed, "https://en.wikipedia.org:8443/"));
         assert!(!allows(Scope::Host, seed, "http://en.wikipedia.org/"));
-        assert!(allows(Scope::Host, "http://127.0.0.1:8080/", "http://127.0.0.1:8080/x"));
-        assert!(!allows(Scope::Host, "http://127.0.0.1:8080/", "http://127.0.0.2:8080/x"));
+        assert!(allows(
+            Scope::Host,
+            "http://127.0.0.1:8080/",
+            "http://127.0.0.1:8080/x"
+        ));
+        assert!(!allows(
+            Scope::Host,
+            "http://127.0.0.1:8080/",
+            "http://127.0.0.2:8080/x"
+        ));
     }
 
     #[test]
@@ -188,13 +204,33 @@ mod tests {
         assert!(!allows(Scope::Domain, seed, "https://itv.co.uk/"));
         assert!(!allows(Scope::Domain, seed, "https://co.uk/"));
         // Private suffixes: two users' pages are different sites.
-        assert!(!allows(Scope::Domain, "https://alice.github.io/", "https://bob.github.io/"));
+        assert!(!allows(
+            Scope::Domain,
+            "https://alice.github.io/",
+            "https://bob.github.io/"
+        ));
         // IP literals and single labels fall back to the same host, never to a PSL guess.
-        assert!(allows(Scope::Domain, "http://192.168.0.1/", "http://192.168.0.1:81/a"));
-        assert!(!allows(Scope::Domain, "http://192.168.0.1/", "http://10.0.0.1/"));
+        assert!(allows(
+            Scope::Domain,
+            "http://192.168.0.1/",
+            "http://192.168.0.1:81/a"
+        ));
+        assert!(!allows(
+            Scope::Domain,
+            "http://192.168.0.1/",
+            "http://10.0.0.1/"
+        ));
         // psl::domain gives "0.1" for both of these.
-        assert!(!allows(Scope::Domain, "http://10.0.0.1/", "http://20.0.0.1/"));
-        assert!(allows(Scope::Domain, "http://localhost:3000/", "http://localhost:4000/"));
+        assert!(!allows(
+            Scope::Domain,
+            "http://10.0.0.1/",
+            "http://20.0.0.1/"
+        ));
+        assert!(allows(
+            Scope::Domain,
+            "http://localhost:3000/",
+            "http://localhost:4000/"
+        ));
         assert!(!allows(Scope::Domain, "http://localhost/", "http://other/"));
         assert!(allows(Scope::Domain, "http://[::1]/", "http://[0::1]/x"));
     }
@@ -203,28 +239,68 @@ mod tests {
     fn subdomain_scope() {
         let seed = "https://example.com/";
         assert!(allows(Scope::Subdomains, seed, "https://example.com/x"));
-        assert!(allows(Scope::Subdomains, seed, "http://a.b.example.com:81/x"));
+        assert!(allows(
+            Scope::Subdomains,
+            seed,
+            "http://a.b.example.com:81/x"
+        ));
         assert!(!allows(Scope::Subdomains, seed, "https://notexample.com/"));
         assert!(!allows(Scope::Subdomains, seed, "https://com/"));
-        assert!(!allows(Scope::Subdomains, "https://a.example.com/", "https://example.com/"));
-        assert!(allows(Scope::Subdomains, "http://10.0.0.1/", "http://10.0.0.1/y"));
+        assert!(!allows(
+            Scope::Subdomains,
+            "https://a.example.com/",
+            "https://example.com/"
+        ));
+        assert!(allows(
+            Scope::Subdomains,
+            "http://10.0.0.1/",
+            "http://10.0.0.1/y"
+        ));
     }
 
     #[test]
     fn prefix_scope() {
         let seed = "https://example.com/docs/guide/intro?x#y";
-        assert!(allows(Scope::Prefix, seed, "https://example.com/docs/guide/"));
-        assert!(allows(Scope::Prefix, seed, "https://example.com/docs/guide/a/b?c"));
-        assert!(!allows(Scope::Prefix, seed, "https://example.com/docs/guidelines"));
+        assert!(allows(
+            Scope::Prefix,
+            seed,
+            "https://example.com/docs/guide/"
+        ));
+        assert!(allows(
+            Scope::Prefix,
+            seed,
+            "https://example.com/docs/guide/a/b?c"
+        ));
+        assert!(!allows(
+            Scope::Prefix,
+            seed,
+            "https://example.com/docs/guidelines"
+        ));
         assert!(!allows(Scope::Prefix, seed, "https://example.com/docs/"));
-        assert!(!allows(Scope::Prefix, seed, "http://example.com/docs/guide/x"));
-        assert!(!allows(Scope::Prefix, seed, "https://www.example.com/docs/guide/x"));
-        assert!(allows(Scope::Prefix, "https://example.com", "https://example.com/any"));
+        assert!(!allows(
+            Scope::Prefix,
+            seed,
+            "http://example.com/docs/guide/x"
+        ));
+        assert!(!allows(
+            Scope::Prefix,
+            seed,
+            "https://www.example.com/docs/guide/x"
+        ));
+        assert!(allows(
+            Scope::Prefix,
+            "https://example.com",
+            "https://example.com/any"
+        ));
     }
 
     #[test]
     fn any_scope() {
-        assert!(allows(Scope::Any, "https://a.example/", "http://b.example:9/"));
+        assert!(allows(
+            Scope::Any,
+            "https://a.example/",
+            "http://b.example:9/"
+        ));
     }
 
     #[test]
@@ -232,12 +308,24 @@ mod tests {
         let domain = |s: &str| registrable_domain(&Host::Domain(s));
         assert_eq!(domain("www.bbc.co.uk").as_deref(), Some("bbc.co.uk"));
         assert_eq!(domain("WWW.BBC.CO.UK.").as_deref(), Some("bbc.co.uk"));
-        assert_eq!(domain("a.b.example.uk.com").as_deref(), Some("example.uk.com"));
-        assert_eq!(domain("bucket.s3.amazonaws.com").as_deref(), Some("bucket.s3.amazonaws.com"));
+        assert_eq!(
+            domain("a.b.example.uk.com").as_deref(),
+            Some("example.uk.com")
+        );
+        assert_eq!(
+            domain("bucket.s3.amazonaws.com").as_deref(),
+            Some("bucket.s3.amazonaws.com")
+        );
         assert_eq!(domain("s3.amazonaws.com"), None);
         assert_eq!(domain("com"), None);
         assert_eq!(domain("localhost"), None);
-        assert_eq!(registrable_domain(&Host::Ipv4([192, 168, 0, 1].into())), None);
-        assert_eq!(registrable_domain(&Host::Ipv6(std::net::Ipv6Addr::LOCALHOST)), None);
+        assert_eq!(
+            registrable_domain(&Host::Ipv4([192, 168, 0, 1].into())),
+            None
+        );
+        assert_eq!(
+            registrable_domain(&Host::Ipv6(std::net::Ipv6Addr::LOCALHOST)),
+            None
+        );
     }
 }

@@ -63,7 +63,10 @@ struct Paced {
 impl SiteBody {
     /// A body sent at once.
     pub(crate) fn full(data: impl Into<Bytes>) -> SiteBody {
-        SiteBody { kind: Kind::Full(Some(data.into())), _guards: Guards::default() }
+        SiteBody {
+            kind: Kind::Full(Some(data.into())),
+            _guards: Guards::default(),
+        }
     }
 
     /// A body throttled to `bytes_per_sec` and/or cut off after about half of it. The
@@ -95,7 +98,10 @@ impl SiteBody {
 
     /// A body of unknown length, fed by a producer through a channel.
     pub(crate) fn channel(rx: mpsc::Receiver<Bytes>) -> SiteBody {
-        SiteBody { kind: Kind::Channel(rx), _guards: Guards::default() }
+        SiteBody {
+            kind: Kind::Channel(rx),
+            _guards: Guards::default(),
+        }
     }
 
     /// Keeps `guards` alive until the body is finished or dropped.
@@ -109,7 +115,10 @@ impl Body for SiteBody {
     type Data = Bytes;
     type Error = BoxError;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.get_mut();
         match &mut this.kind {
             Kind::Full(data) => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),

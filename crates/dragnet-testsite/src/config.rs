@@ -119,12 +119,21 @@ impl Latency {
 
     /// `mean_ms` ± `jitter_ms`, no tail.
     pub fn new(mean_ms: u64, jitter_ms: u64) -> Self {
-        Latency { mean_ms, jitter_ms, tail_share: 0.0, tail_ms: 0 }
+        Latency {
+            mean_ms,
+            jitter_ms,
+            tail_share: 0.0,
+            tail_ms: 0,
+        }
     }
 
     /// Adds a heavy tail: `share` of the requests take `tail_ms`.
     pub fn with_tail(self, share: f64, tail_ms: u64) -> Self {
-        Latency { tail_share: share, tail_ms, ..self }
+        Latency {
+            tail_share: share,
+            tail_ms,
+            ..self
+        }
     }
 
     /// True when the delay varies between requests.
@@ -164,7 +173,10 @@ mod tests {
             assert!((80..=120).contains(&(d.as_millis() as u64)), "{d:?}");
         }
         assert_eq!(Latency::none().delay(1, 2, 3), Duration::ZERO);
-        assert_eq!(Latency::new(50, 0).delay(1, 2, 3), Duration::from_millis(50));
+        assert_eq!(
+            Latency::new(50, 0).delay(1, 2, 3),
+            Duration::from_millis(50)
+        );
     }
 
     #[test]

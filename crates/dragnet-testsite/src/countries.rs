@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
 
-use crate::country_page::{self, thousands};
 use crate::countries_names::COUNTRIES;
+use crate::country_page::{self, thousands};
 use crate::rng::Rng;
 use crate::text::{TextPool, encode_title, push_escaped};
 use crate::wiki_chrome::{EXTERNAL, push_bottom, push_top, push_wiki_link, small_page};
@@ -20,7 +20,9 @@ pub(crate) const LIST_TITLE: &str = "List_of_countries_and_dependencies_by_popul
 pub(crate) const LIST_PATH: &str = "/wiki/List_of_countries_and_dependencies_by_population";
 
 const WORLD_POPULATION: f64 = 8_119_000_000.0;
-const MONTHS: &[&str] = &["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const MONTHS: &[&str] = &[
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
 
 static NAMES: [&str; 233] = {
     let mut out = [""; 233];
@@ -67,7 +69,9 @@ impl Countries {
         let corpora = CORPORA.get_or_init(Default::default);
         // A poisoned lock only means a panic elsewhere while inserting: the map is consistent.
         let mut map = corpora.lock().unwrap_or_else(|e| e.into_inner());
-        map.entry(seed).or_insert_with(|| Arc::new(Countries::new(seed))).clone()
+        map.entry(seed)
+            .or_insert_with(|| Arc::new(Countries::new(seed)))
+            .clone()
     }
 
     fn new(seed: u64) -> Countries {
@@ -78,7 +82,11 @@ impl Countries {
             pool,
             pages: (0..COUNTRIES.len()).map(|_| OnceLock::new()).collect(),
             hashes: OnceLock::new(),
-            by_title: COUNTRIES.iter().enumerate().map(|(i, c)| (c.title, i)).collect(),
+            by_title: COUNTRIES
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (c.title, i))
+                .collect(),
         }
     }
 
@@ -144,17 +152,31 @@ impl Countries {
     /// `(path, sha256 hex, bytes, kind)` for the list and every country page.
     pub(crate) fn manifest_entries(&self) -> Vec<(String, String, u64, &'static str)> {
         let hashes = self.hashes.get_or_init(|| {
-            let slots: Vec<OnceLock<String>> = (0..COUNTRIES.len()).map(|_| OnceLock::new()).collect();
+            let slots: Vec<OnceLock<String>> =
+                (0..COUNTRIES.len()).map(|_| OnceLock::new()).collect();
             self.par_each(|i| {
                 let _ = slots[i].set(crate::manifest::sha256_hex(&self.country(i)));
             });
-            slots.into_iter().map(|s| s.into_inner().unwrap_or_default()).collect()
+            slots
+                .into_iter()
+                .map(|s| s.into_inner().unwrap_or_default())
+                .collect()
         });
         let mut out = Vec::with_capacity(COUNTRIES.len() + 1);
-        out.push((LIST_PATH.to_owned(), crate::manifest::sha256_hex(&self.list), self.list.len() as u64, "list"));
+        out.push((
+            LIST_PATH.to_owned(),
+            crate::manifest::sha256_hex(&self.list),
+            self.list.len() as u64,
+            "list",
+        ));
         for (i, c) in COUNTRIES.iter().enumerate() {
             let len = self.country(i).len() as u64;
-            out.push((format!("/wiki/{}", encode_title(c.title)), hashes[i].clone(), len, "country"));
+            out.push((
+                format!("/wiki/{}", encode_title(c.title)),
+                hashes[i].clone(),
+                len,
+                "country",
+            ));
         }
         out
     }
@@ -164,14 +186,24 @@ impl Countries {
 fn list_page(seed: u64, pool: &TextPool) -> String {
     let mut rng = Rng::new(seed ^ 0x1157);
     let mut out = String::with_capacity(300_000);
-    push_top(&mut out, LIST_TITLE, LIST_TITLE, "List of countries and dependencies by population");
+    push_top(
+        &mut out,
+        LIST_TITLE,
+        LIST_TITLE,
+        "List of countries and dependencies by population",
+    );
     out.push_str("<div role=\"note\" class=\"hatnote navigation-not-searchable\">For other uses, see <a href=\"/wiki/List_of_countries_by_population_(United_Nations)\">List of countries by population (United Nations)</a>.</div>\n");
     for _ in 0..4 {
         out.push_str("<p>");
         for _ in 0..5 {
             out.push_str(pool.head(&mut rng));
             out.push(' ');
-            push_wiki_link(&mut out, "World_population", "World_population", "world population");
+            push_wiki_link(
+                &mut out,
+                "World_population",
+                "World_population",
+                "world population",
+            );
             out.push(' ');
             out.push_str(pool.tail(&mut rng));
             out.push(' ');
@@ -190,10 +222,19 @@ fn list_page(seed: u64, pool: &TextPool) -> String {
         out.push_str("\">");
         push_escaped(&mut out, c.display);
         let share = c.population as f64 / WORLD_POPULATION * 100.0;
-        let share = if share >= 1.0 { format!("{share:.1}%") } else { format!("{share:.3}%") };
+        let share = if share >= 1.0 {
+            format!("{share:.1}%")
+        } else {
+            format!("{share:.3}%")
+        };
         let day = rng.range(1, 28);
         let month = MONTHS[rng.index(MONTHS.len())];
-        let source = ["Official estimate", "National annual projection", "UN projection", "Monthly national estimate"][rng.index(4)];
+        let source = [
+            "Official estimate",
+            "National annual projection",
+            "UN projection",
+            "Monthly national estimate",
+        ][rng.index(4)];
         out.push_str(&format!(
             "</a></td><td style=\"text-align:right\">{pop}</td><td style=\"text-align:right\">{share}</td><td><span data-sort-value=\"2024-{m:02}-{day:02}\">{day} {month} 2024</span></td><td style=\"text-align:left\">{source}<sup class=\"reference\"><a href=\"#cite_note-{note}\">[{note}]</a></sup></td><td><a href=\"/wiki/{region}\" title=\"{region_text}\">{region_text}</a></td></tr>\n",
             pop = thousands(c.population),
@@ -224,7 +265,14 @@ fn list_page(seed: u64, pool: &TextPool) -> String {
         ));
     }
     out.push_str("</ol></div>\n<div role=\"navigation\" class=\"navbox\"><table class=\"navbox-inner\"><tbody><tr><th>Lists of countries by population</th></tr><tr><td class=\"navbox-list hlist\"><ul>\n");
-    for region in ["Africa", "Asia", "Europe", "North_America", "Oceania", "South_America"] {
+    for region in [
+        "Africa",
+        "Asia",
+        "Europe",
+        "North_America",
+        "Oceania",
+        "South_America",
+    ] {
         let t = format!("List_of_{region}n_countries_by_population");
         out.push_str("<li>");
         push_wiki_link(&mut out, &t, &t, &region.replace('_', " "));
@@ -245,7 +293,11 @@ mod tests {
         assert_eq!(names.len(), 233);
         let unique: std::collections::HashSet<_> = names.iter().collect();
         assert_eq!(unique.len(), 233);
-        assert!(COUNTRIES.windows(2).all(|w| w[0].population >= w[1].population));
+        assert!(
+            COUNTRIES
+                .windows(2)
+                .all(|w| w[0].population >= w[1].population)
+        );
         assert_eq!(&names[..2], &["India", "China"]);
         assert!(names.contains(&"Côte_d'Ivoire"));
     }
@@ -254,8 +306,14 @@ mod tests {
     fn list_has_exactly_233_flagicons() {
         let list = list_page(1, &TextPool::for_seed(1));
         assert_eq!(list.matches("class=\"flagicon\"").count(), 233);
-        assert!(list.contains("<a href=\"/wiki/C%C3%B4te_d%27Ivoire\" title=\"Côte d&#39;Ivoire\">Ivory Coast</a>"));
-        assert!(list.matches("<a ").count() > 700, "{}", list.matches("<a ").count());
+        assert!(list.contains(
+            "<a href=\"/wiki/C%C3%B4te_d%27Ivoire\" title=\"Côte d&#39;Ivoire\">Ivory Coast</a>"
+        ));
+        assert!(
+            list.matches("<a ").count() > 700,
+            "{}",
+            list.matches("<a ").count()
+        );
     }
 
     #[test]

@@ -37,11 +37,23 @@ pub(crate) struct CountryRow {
     pub(crate) region: Region,
 }
 
-const fn row(title: &'static str, display: &'static str, population: u64, region: Region) -> CountryRow {
-    CountryRow { title, display, population, region }
+const fn row(
+    title: &'static str,
+    display: &'static str,
+    population: u64,
+    region: Region,
+) -> CountryRow {
+    CountryRow {
+        title,
+        display,
+        population,
+        region,
+    }
 }
 
-use Region::{Africa as AF, Asia as AS, Europe as EU, NorthAmerica as NA, Oceania as OC, SouthAmerica as SA};
+use Region::{
+    Africa as AF, Asia as AS, Europe as EU, NorthAmerica as NA, Oceania as OC, SouthAmerica as SA,
+};
 
 /// The table, in order.
 pub(crate) const COUNTRIES: [CountryRow; 233] = [
@@ -57,7 +69,12 @@ pub(crate) const COUNTRIES: [CountryRow; 233] = [
     row("Mexico", "Mexico", 130_575_786, NA),
     row("Japan", "Japan", 123_802_000, AS),
     row("Philippines", "Philippines", 112_729_484, AS),
-    row("Democratic_Republic_of_the_Congo", "DR Congo", 112_000_000, AF),
+    row(
+        "Democratic_Republic_of_the_Congo",
+        "DR Congo",
+        112_000_000,
+        AF,
+    ),
     row("Ethiopia", "Ethiopia", 111_652_998, AF),
     row("Egypt", "Egypt", 107_271_260, AF),
     row("Vietnam", "Vietnam", 101_343_800, AS),
@@ -132,7 +149,12 @@ pub(crate) const COUNTRIES: [CountryRow; 233] = [
     row("Czech_Republic", "Czech Republic", 10_909_500, EU),
     row("Dominican_Republic", "Dominican Republic", 10_771_504, NA),
     row("Portugal", "Portugal", 10_749_635, EU),
-    row("United_Arab_Emirates", "United Arab Emirates", 10_678_556, AS),
+    row(
+        "United_Arab_Emirates",
+        "United Arab Emirates",
+        10_678_556,
+        AS,
+    ),
     row("Sweden", "Sweden", 10_587_710, EU),
     row("Tajikistan", "Tajikistan", 10_499_000, AS),
     row("Greece", "Greece", 10_400_720, EU),
@@ -154,7 +176,12 @@ pub(crate) const COUNTRIES: [CountryRow; 233] = [
     row("Turkmenistan", "Turkmenistan", 7_057_841, AS),
     row("Nicaragua", "Nicaragua", 6_803_886, NA),
     row("Serbia", "Serbia", 6_567_783, EU),
-    row("Central_African_Republic", "Central African Republic", 6_470_307, AF),
+    row(
+        "Central_African_Republic",
+        "Central African Republic",
+        6_470_307,
+        AF,
+    ),
     row("Bulgaria", "Bulgaria", 6_437_360, EU),
     row("Republic_of_the_Congo", "Congo", 6_142_180, AF),
     row("Paraguay", "Paraguay", 6_109_903, SA),
@@ -179,7 +206,12 @@ pub(crate) const COUNTRIES: [CountryRow; 233] = [
     row("Eritrea", "Eritrea", 3_607_003, AF),
     row("Mongolia", "Mongolia", 3_544_835, AS),
     row("Uruguay", "Uruguay", 3_499_451, SA),
-    row("Bosnia_and_Herzegovina", "Bosnia and Herzegovina", 3_422_000, EU),
+    row(
+        "Bosnia_and_Herzegovina",
+        "Bosnia and Herzegovina",
+        3_422_000,
+        EU,
+    ),
     row("Puerto_Rico", "Puerto Rico", 3_203_295, NA),
     row("Qatar", "Qatar", 3_173_024, AS),
     row("Armenia", "Armenia", 3_076_200, AS),
@@ -227,7 +259,12 @@ pub(crate) const COUNTRIES: [CountryRow; 233] = [
     row("French_Polynesia", "French Polynesia", 279_890, OC),
     row("New_Caledonia", "New Caledonia", 268_510, OC),
     row("Barbados", "Barbados", 267_800, NA),
-    row("São_Tomé_and_Príncipe", "São Tomé and Príncipe", 214_610, AF),
+    row(
+        "São_Tomé_and_Príncipe",
+        "São Tomé and Príncipe",
+        214_610,
+        AF,
+    ),
     row("Samoa", "Samoa", 205_557, OC),
     row("Saint_Lucia", "Saint Lucia", 184_100, NA),
     row("Curaçao", "Curaçao", 155_826, NA),
@@ -235,14 +272,24 @@ pub(crate) const COUNTRIES: [CountryRow; 233] = [
     row("Seychelles", "Seychelles", 122_729, AF),
     row("Kiribati", "Kiribati", 120_100, OC),
     row("Grenada", "Grenada", 112_579, NA),
-    row("Saint_Vincent_and_the_Grenadines", "Saint Vincent and the Grenadines", 110_872, NA),
+    row(
+        "Saint_Vincent_and_the_Grenadines",
+        "Saint Vincent and the Grenadines",
+        110_872,
+        NA,
+    ),
     row("Aruba", "Aruba", 108_166, NA),
     row("Federated_States_of_Micronesia", "Micronesia", 105_754, OC),
     row("Antigua_and_Barbuda", "Antigua and Barbuda", 103_603, NA),
     row("Jersey", "Jersey", 103_267, EU),
     row("Tonga", "Tonga", 100_179, OC),
     row("Andorra", "Andorra", 87_486, EU),
-    row("United_States_Virgin_Islands", "U.S. Virgin Islands", 87_146, NA),
+    row(
+        "United_States_Virgin_Islands",
+        "U.S. Virgin Islands",
+        87_146,
+        NA,
+    ),
     row("Isle_of_Man", "Isle of Man", 84_069, EU),
     row("Cayman_Islands", "Cayman Islands", 81_546, NA),
     row("Dominica", "Dominica", 67_408, NA),
@@ -252,12 +299,27 @@ pub(crate) const COUNTRIES: [CountryRow; 233] = [
     row("Faroe_Islands", "Faroe Islands", 55_400, EU),
     row("Saint_Kitts_and_Nevis", "Saint Kitts and Nevis", 51_320, NA),
     row("American_Samoa", "American Samoa", 49_710, OC),
-    row("Turks_and_Caicos_Islands", "Turks and Caicos Islands", 49_309, NA),
-    row("Northern_Mariana_Islands", "Northern Mariana Islands", 47_329, OC),
+    row(
+        "Turks_and_Caicos_Islands",
+        "Turks and Caicos Islands",
+        49_309,
+        NA,
+    ),
+    row(
+        "Northern_Mariana_Islands",
+        "Northern Mariana Islands",
+        47_329,
+        OC,
+    ),
     row("Sint_Maarten", "Sint Maarten", 42_938, NA),
     row("Marshall_Islands", "Marshall Islands", 42_418, OC),
     row("Liechtenstein", "Liechtenstein", 40_023, EU),
-    row("British_Virgin_Islands", "British Virgin Islands", 39_471, NA),
+    row(
+        "British_Virgin_Islands",
+        "British Virgin Islands",
+        39_471,
+        NA,
+    ),
     row("Monaco", "Monaco", 38_367, EU),
     row("San_Marino", "San Marino", 34_132, EU),
     row("Gibraltar", "Gibraltar", 32_688, EU),
@@ -270,8 +332,18 @@ pub(crate) const COUNTRIES: [CountryRow; 233] = [
     row("Wallis_and_Futuna", "Wallis and Futuna", 11_151, OC),
     row("Tuvalu", "Tuvalu", 10_643, OC),
     row("Saint_Barthélemy", "Saint Barthélemy", 10_562, NA),
-    row("Saint_Pierre_and_Miquelon", "Saint Pierre and Miquelon", 5_819, NA),
-    row("Saint_Helena,_Ascension_and_Tristan_da_Cunha", "Saint Helena, Ascension and Tristan da Cunha", 5_651, AF),
+    row(
+        "Saint_Pierre_and_Miquelon",
+        "Saint Pierre and Miquelon",
+        5_819,
+        NA,
+    ),
+    row(
+        "Saint_Helena,_Ascension_and_Tristan_da_Cunha",
+        "Saint Helena, Ascension and Tristan da Cunha",
+        5_651,
+        AF,
+    ),
     row("Montserrat", "Montserrat", 4_386, NA),
     row("Falkland_Islands", "Falkland Islands", 3_662, SA),
     row("Niue", "Niue", 1_681, OC),

@@ -17,22 +17,67 @@ const SIZE_SIGMA: f64 = 0.45;
 const TRAILER_RESERVE: usize = 24_000;
 
 const SECTIONS: &[&str] = &[
-    "Etymology", "History", "Geography", "Climate", "Biodiversity", "Politics", "Government",
-    "Foreign relations", "Military", "Administrative divisions", "Economy", "Tourism",
-    "Transport", "Energy", "Science and technology", "Demographics", "Urban areas", "Languages",
-    "Religion", "Education", "Health", "Culture", "Architecture", "Art", "Literature", "Music",
-    "Cuisine", "Media", "Sport", "Public holidays",
+    "Etymology",
+    "History",
+    "Geography",
+    "Climate",
+    "Biodiversity",
+    "Politics",
+    "Government",
+    "Foreign relations",
+    "Military",
+    "Administrative divisions",
+    "Economy",
+    "Tourism",
+    "Transport",
+    "Energy",
+    "Science and technology",
+    "Demographics",
+    "Urban areas",
+    "Languages",
+    "Religion",
+    "Education",
+    "Health",
+    "Culture",
+    "Architecture",
+    "Art",
+    "Literature",
+    "Music",
+    "Cuisine",
+    "Media",
+    "Sport",
+    "Public holidays",
 ];
 
 const ASPECTS: &[&str] = &[
-    "History_of_", "Geography_of_", "Politics_of_", "Economy_of_", "Demographics_of_",
-    "Culture_of_", "Music_of_", "Cuisine_of_", "Sport_in_", "Transport_in_", "Tourism_in_",
-    "Religion_in_", "Languages_of_", "Education_in_", "Foreign_relations_of_", "Outline_of_",
+    "History_of_",
+    "Geography_of_",
+    "Politics_of_",
+    "Economy_of_",
+    "Demographics_of_",
+    "Culture_of_",
+    "Music_of_",
+    "Cuisine_of_",
+    "Sport_in_",
+    "Transport_in_",
+    "Tourism_in_",
+    "Religion_in_",
+    "Languages_of_",
+    "Education_in_",
+    "Foreign_relations_of_",
+    "Outline_of_",
 ];
 
 const PUBLISHERS: &[&str] = &[
-    "United Nations", "World Bank", "CIA World Factbook", "BBC News", "Reuters",
-    "Encyclopædia Britannica", "National Statistics Office", "The Economist", "OECD",
+    "United Nations",
+    "World Bank",
+    "CIA World Factbook",
+    "BBC News",
+    "Reuters",
+    "Encyclopædia Britannica",
+    "National Statistics Office",
+    "The Economist",
+    "OECD",
 ];
 
 /// The target body size of country `index` for `seed`.
@@ -92,13 +137,15 @@ impl PageGen<'_> {
     fn hatnote(&mut self) {
         self.out.push_str("<div role=\"note\" class=\"hatnote navigation-not-searchable\">For other uses, see <a href=\"/wiki/");
         self.out.push_str(&self.enc);
-        self.out.push_str("_(disambiguation)\" class=\"mw-disambig\">");
+        self.out
+            .push_str("_(disambiguation)\" class=\"mw-disambig\">");
         push_escaped(&mut self.out, self.row.display);
         self.out.push_str(" (disambiguation)</a>.</div>\n");
     }
 
     fn infobox_row(&mut self, label: &str, value: impl FnOnce(&mut Self)) {
-        self.out.push_str("<tr><th scope=\"row\" class=\"infobox-label\">");
+        self.out
+            .push_str("<tr><th scope=\"row\" class=\"infobox-label\">");
         self.out.push_str(label);
         self.out.push_str("</th><td class=\"infobox-data\">");
         value(self);
@@ -125,19 +172,27 @@ impl PageGen<'_> {
             let t = format!("Capital_of_{}", g.row.title);
             push_wiki_link(&mut g.out, &encode_title(&t), &t, "Capital city");
         });
-        self.infobox_row("Official languages", |g| g.aspect_link("Languages_of_", "Official languages"));
+        self.infobox_row("Official languages", |g| {
+            g.aspect_link("Languages_of_", "Official languages")
+        });
         self.infobox_row("Demonym(s)", |g| {
             let t = topic(g);
             push_wiki_link(&mut g.out, &encode_title(t), t, "Demonym");
         });
-        self.infobox_row("Government", |g| g.aspect_link("Politics_of_", "Unitary republic"));
+        self.infobox_row("Government", |g| {
+            g.aspect_link("Politics_of_", "Unitary republic")
+        });
         self.infobox_row("Region", |g| {
             let r = g.row.region.title();
             push_wiki_link(&mut g.out, r, r, &r.replace('_', " "));
         });
         let population = self.row.population;
         self.infobox_row("Population", |g| {
-            g.out.push_str(&format!("{} (ranked {})", thousands(population), g.index + 1));
+            g.out.push_str(&format!(
+                "{} (ranked {})",
+                thousands(population),
+                g.index + 1
+            ));
         });
         let gdp = population.saturating_mul(self.rng.range(2_000, 60_000));
         self.infobox_row("GDP (PPP)", |g| {
@@ -147,17 +202,36 @@ impl PageGen<'_> {
         self.infobox_row("HDI", |g| {
             let hdi = 0.4 + g.rng.unit() * 0.55;
             g.out.push_str(&format!("{hdi:.3} "));
-            push_wiki_link(&mut g.out, "Human_Development_Index", "Human_Development_Index", "HDI");
+            push_wiki_link(
+                &mut g.out,
+                "Human_Development_Index",
+                "Human_Development_Index",
+                "HDI",
+            );
         });
         self.infobox_row("Currency", |g| g.aspect_link("Economy_of_", "Currency"));
         self.infobox_row("Time zone", |g| {
             let off = g.rng.range(0, 24) as i64 - 12;
-            push_wiki_link(&mut g.out, "Coordinated_Universal_Time", "Coordinated_Universal_Time", &format!("UTC{off:+}"));
+            push_wiki_link(
+                &mut g.out,
+                "Coordinated_Universal_Time",
+                "Coordinated_Universal_Time",
+                &format!("UTC{off:+}"),
+            );
         });
-        self.infobox_row("Calling code", |g| g.out.push_str(&format!("+{}", g.rng.range(1, 999))));
-        self.infobox_row("ISO 3166 code", |g| push_wiki_link(&mut g.out, "ISO_3166", "ISO_3166", "ISO 3166"));
+        self.infobox_row("Calling code", |g| {
+            g.out.push_str(&format!("+{}", g.rng.range(1, 999)))
+        });
+        self.infobox_row("ISO 3166 code", |g| {
+            push_wiki_link(&mut g.out, "ISO_3166", "ISO_3166", "ISO 3166")
+        });
         self.infobox_row("Internet TLD", |g| {
-            push_wiki_link(&mut g.out, "Country_code_top-level_domain", "Country_code_top-level_domain", ".example")
+            push_wiki_link(
+                &mut g.out,
+                "Country_code_top-level_domain",
+                "Country_code_top-level_domain",
+                ".example",
+            )
         });
         self.out.push_str("</tbody></table>\n");
     }
@@ -177,14 +251,20 @@ impl PageGen<'_> {
     fn section(&mut self, n: usize) {
         let name = SECTIONS[n % SECTIONS.len()];
         let round = n / SECTIONS.len();
-        let id = if round == 0 { name.replace(' ', "_") } else { format!("{}_{}", name.replace(' ', "_"), round + 1) };
+        let id = if round == 0 {
+            name.replace(' ', "_")
+        } else {
+            format!("{}_{}", name.replace(' ', "_"), round + 1)
+        };
         self.out.push_str(&format!(
             "<h2><span class=\"mw-headline\" id=\"{id}\">{name}</span><span class=\"mw-editsection\"><span class=\"mw-editsection-bracket\">[</span><a href=\"/w/index.php?title={enc}&amp;action=edit&amp;section={s}\" title=\"Edit section: {name}\">edit</a><span class=\"mw-editsection-bracket\">]</span></span></h2>\n",
             enc = self.enc,
             s = n + 1
         ));
         let aspect = ASPECTS[n % ASPECTS.len()];
-        self.out.push_str("<div role=\"note\" class=\"hatnote navigation-not-searchable\">Main article: ");
+        self.out.push_str(
+            "<div role=\"note\" class=\"hatnote navigation-not-searchable\">Main article: ",
+        );
         let text = format!("{}{}", aspect.replace('_', " "), self.row.display);
         self.aspect_link(aspect, &text);
         self.out.push_str("</div>\n");
@@ -244,14 +324,24 @@ impl PageGen<'_> {
         let roll = self.rng.below(100);
         if roll < 50 {
             let t = TOPICS[self.rng.index(TOPICS.len())];
-            push_wiki_link(&mut self.out, &encode_title(t), t, &t.replace('_', " ").to_lowercase());
+            push_wiki_link(
+                &mut self.out,
+                &encode_title(t),
+                t,
+                &t.replace('_', " ").to_lowercase(),
+            );
         } else if roll < 75 {
             let aspect = ASPECTS[self.rng.index(ASPECTS.len())];
             let text = aspect.replace('_', " ").trim().to_lowercase();
             self.aspect_link(aspect, &text);
         } else if roll < 90 {
             let other = &COUNTRIES[self.rng.index(COUNTRIES.len())];
-            push_wiki_link(&mut self.out, &encode_title(other.title), other.title, other.display);
+            push_wiki_link(
+                &mut self.out,
+                &encode_title(other.title),
+                other.title,
+                other.display,
+            );
         } else {
             let r = self.row.region.title();
             push_wiki_link(&mut self.out, r, r, &r.replace('_', " "));
@@ -279,14 +369,22 @@ impl PageGen<'_> {
             let pop = self.rng.range(10_000, 5_000_000);
             self.out.push_str(&format!("<tr><td>{rank}</td><td>"));
             let t = format!("City_{rank}_of_{}", self.row.title);
-            push_wiki_link(&mut self.out, &encode_title(&t), &t, &format!("City {rank}"));
-            self.out.push_str(&format!("</td><td>{}</td></tr>\n", thousands(pop)));
+            push_wiki_link(
+                &mut self.out,
+                &encode_title(&t),
+                &t,
+                &format!("City {rank}"),
+            );
+            self.out
+                .push_str(&format!("</td><td>{}</td></tr>\n", thousands(pop)));
         }
         self.out.push_str("</tbody></table>\n");
     }
 
     fn trailer(&mut self) {
-        self.out.push_str("<h2><span class=\"mw-headline\" id=\"See_also\">See also</span></h2>\n<ul>\n");
+        self.out.push_str(
+            "<h2><span class=\"mw-headline\" id=\"See_also\">See also</span></h2>\n<ul>\n",
+        );
         for aspect in ASPECTS {
             self.out.push_str("<li>");
             let text = format!("{}{}", aspect.replace('_', " "), self.row.display);
@@ -304,17 +402,28 @@ impl PageGen<'_> {
             ));
         }
         self.out.push_str("</ul>\n<div role=\"navigation\" class=\"navbox\"><table class=\"nowraplinks navbox-inner\"><tbody><tr><th class=\"navbox-title\">Countries and territories of ");
-        self.out.push_str(&self.row.region.title().replace('_', " "));
-        self.out.push_str("</th></tr>\n<tr><td class=\"navbox-list hlist\"><ul>\n");
+        self.out
+            .push_str(&self.row.region.title().replace('_', " "));
+        self.out
+            .push_str("</th></tr>\n<tr><td class=\"navbox-list hlist\"><ul>\n");
         let region = self.row.region;
-        for (i, other) in COUNTRIES.iter().enumerate().filter(|(_, c)| c.region == region) {
+        for (i, other) in COUNTRIES
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.region == region)
+        {
             if i == self.index {
                 self.out.push_str("<li><a class=\"mw-selflink selflink\">");
                 push_escaped(&mut self.out, other.display);
                 self.out.push_str("</a></li>\n");
             } else {
                 self.out.push_str("<li>");
-                push_wiki_link(&mut self.out, &encode_title(other.title), other.title, other.display);
+                push_wiki_link(
+                    &mut self.out,
+                    &encode_title(other.title),
+                    other.title,
+                    other.display,
+                );
                 self.out.push_str("</li>\n");
             }
         }
@@ -352,7 +461,11 @@ mod tests {
         let pool = TextPool::for_seed(1);
         let a = generate(1, 49, &pool);
         assert_eq!(a, generate(1, 49, &pool));
-        assert!((MIN_PAGE_BYTES..=MAX_PAGE_BYTES).contains(&a.len()), "{}", a.len());
+        assert!(
+            (MIN_PAGE_BYTES..=MAX_PAGE_BYTES).contains(&a.len()),
+            "{}",
+            a.len()
+        );
         assert!(a.contains("/wiki/C%C3%B4te_d%27Ivoire"));
         assert!(a.ends_with("</html>\n"));
         assert_ne!(a, generate(2, 49, &TextPool::for_seed(2)));

@@ -85,7 +85,9 @@ impl Faults {
             track: config.tracks_attempts(),
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             capacity: match config.capacity {
-                Some(k) => (0..hosts).map(|_| Arc::new(Semaphore::new(k.max(1)))).collect(),
+                Some(k) => (0..hosts)
+                    .map(|_| Arc::new(Semaphore::new(k.max(1))))
+                    .collect(),
                 None => Vec::new(),
             },
         }
@@ -94,7 +96,10 @@ impl Faults {
     /// Counts an attempt on `path` and decides its latency and fault.
     pub(crate) fn plan(&self, path: &str) -> Plan {
         if !self.track {
-            return Plan { delay: self.latency.delay(self.seed, 0, 0), fault: Fault::None };
+            return Plan {
+                delay: self.latency.delay(self.seed, 0, 0),
+                fault: Fault::None,
+            };
         }
         let h = rng::hash_str(self.seed, path);
         let shard = &self.shards[(h % SHARDS as u64) as usize];
@@ -102,12 +107,23 @@ impl Faults {
         let mut map = shard.lock().unwrap_or_else(|e| e.into_inner());
         let state = map.entry(h).or_default();
         let attempt = state.attempts;
-        let fault = decide(self.seed, h, attempt, state.failures, self.error_rate, self.drop_rate, self.max_errors);
+        let fault = decide(
+            self.seed,
+            h,
+            attempt,
+            state.failures,
+            self.error_rate,
+            self.drop_rate,
+            self.max_errors,
+        );
         state.attempts = state.attempts.saturating_add(1);
         if fault != Fault::None {
             state.failures += 1;
         }
-        Plan { delay: self.latency.delay(self.seed, h, attempt), fault }
+        Plan {
+            delay: self.latency.delay(self.seed, h, attempt),
+            fault,
+        }
     }
 
     /// Waits for a capacity slot on `host` (FIFO); `None` when no capacity is configured.
@@ -130,14 +146,27 @@ mod tests {
     use super::*;
 
     fn config(error_rate: f64, drop_rate: f64) -> SiteConfig {
-        SiteConfig { error_rate, drop_rate, ..SiteConfig::default() }
+        SiteConfig {
+            error_rate,
+            drop_rate,
+            ..SiteConfig::default()
+        }
     }
 
     #[test]
     fn failures_are_bounded_per_path() {
         let f = Faults::new(&config(1.0, 0.0), 1);
         let faults: Vec<Fault> = (0..5).map(|_| f.plan("/a").fault).collect();
-        assert_eq!(faults, [Fault::Error, Fault::Error, Fault::None, Fault::None, Fault::None]);
+        assert_eq!(
+            faults,
+            [
+                Fault::Error,
+                Fault::Error,
+                Fault::None,
+                Fault::None,
+                Fault::None
+            ]
+        );
         f.reset();
         assert_eq!(f.plan("/a").fault, Fault::Error);
     }

@@ -80,11 +80,19 @@ impl TestSite {
                 u16::try_from(i)
                     .ok()
                     .and_then(|i| addr.port().checked_add(i))
-                    .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "port range overflows"))?
+                    .ok_or_else(|| {
+                        std::io::Error::new(
+                            std::io::ErrorKind::InvalidInput,
+                            "port range overflows",
+                        )
+                    })?
             };
             listeners.push(TcpListener::bind(SocketAddr::new(addr.ip(), port)).await?);
         }
-        let addrs = listeners.iter().map(TcpListener::local_addr).collect::<std::io::Result<Vec<_>>>()?;
+        let addrs = listeners
+            .iter()
+            .map(TcpListener::local_addr)
+            .collect::<std::io::Result<Vec<_>>>()?;
         let origins: Vec<String> = addrs.iter().map(|a| format!("http://{a}")).collect();
         let content = match &config.profile {
             Profile::Countries => {
@@ -94,7 +102,12 @@ impl TestSite {
                     .map_err(std::io::Error::other)?;
                 Content::Countries(corpus)
             }
-            Profile::Web { pages, links_per_page, mean_page_bytes, .. } => Content::Web(Arc::new(Web::new(
+            Profile::Web {
+                pages,
+                links_per_page,
+                mean_page_bytes,
+                ..
+            } => Content::Web(Arc::new(Web::new(
                 config.seed,
                 *pages,
                 *links_per_page,
@@ -112,10 +125,16 @@ impl TestSite {
         let tasks = listeners
             .into_iter()
             .enumerate()
-            .map(|(host, listener)| tokio::spawn(server::accept_loop(listener, host, Arc::clone(&state))))
+            .map(|(host, listener)| {
+                tokio::spawn(server::accept_loop(listener, host, Arc::clone(&state)))
+            })
             .collect();
         tracing::info!(addrs = ?addrs, profile = ?state.config.profile, seed = state.config.seed, "test site started");
-        Ok(TestSite { state, addrs, tasks })
+        Ok(TestSite {
+            state,
+            addrs,
+            tasks,
+        })
     }
 
     /// Generates (and hashes) every stored body now, so no request ever waits for generation.

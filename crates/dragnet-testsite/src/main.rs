@@ -104,11 +104,16 @@ impl ServeArgs {
                 mean_page_bytes: self.page_bytes,
             },
         };
-        let robots_txt = self.robots.as_ref().map(std::fs::read_to_string).transpose()?;
+        let robots_txt = self
+            .robots
+            .as_ref()
+            .map(std::fs::read_to_string)
+            .transpose()?;
         Ok(SiteConfig {
             profile,
             seed: self.seed,
-            latency: Latency::new(self.latency_ms, self.jitter_ms).with_tail(self.tail_share, self.tail_ms),
+            latency: Latency::new(self.latency_ms, self.jitter_ms)
+                .with_tail(self.tail_share, self.tail_ms),
             cap_429: self.cap_429,
             retry_after_secs: self.retry_after,
             capacity: self.capacity,
@@ -124,7 +129,9 @@ impl ServeArgs {
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")))
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
+        )
         .with_writer(std::io::stderr)
         .init();
     let Command::Serve(args) = Cli::parse().command;
@@ -139,7 +146,8 @@ async fn main() -> ExitCode {
 
 async fn serve(args: ServeArgs) -> std::io::Result<()> {
     let config = args.config()?;
-    let site = TestSite::start_on(config, SocketAddr::from((Ipv4Addr::LOCALHOST, args.port))).await?;
+    let site =
+        TestSite::start_on(config, SocketAddr::from((Ipv4Addr::LOCALHOST, args.port))).await?;
     site.warm_up().await;
     let mut out = std::io::stdout().lock();
     writeln!(out, "{}", site.base_url())?;

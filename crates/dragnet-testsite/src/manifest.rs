@@ -42,7 +42,12 @@ pub(crate) fn sha256_hex(data: &[u8]) -> String {
 /// The manifest entry of web page `id`.
 pub(crate) fn web_page_entry(web: &Web, id: u64) -> ManifestPage {
     let body = web.page(id);
-    ManifestPage { url: web.url(id), sha256: sha256_hex(body.as_bytes()), bytes: body.len() as u64, kind: "page".to_owned() }
+    ManifestPage {
+        url: web.url(id),
+        sha256: sha256_hex(body.as_bytes()),
+        bytes: body.len() as u64,
+        kind: "page".to_owned(),
+    }
 }
 
 /// Pages per chunk when streaming the web manifest.
@@ -61,7 +66,11 @@ pub(crate) fn stream_web_manifest(web: &Web, tx: &mpsc::Sender<Bytes>) {
         if serde_json::to_writer(&mut buf, &web_page_entry(web, id)).is_err() {
             return;
         }
-        if (id + 1) % STREAM_BATCH == 0 && tx.blocking_send(Bytes::from(std::mem::take(&mut buf))).is_err() {
+        if (id + 1) % STREAM_BATCH == 0
+            && tx
+                .blocking_send(Bytes::from(std::mem::take(&mut buf)))
+                .is_err()
+        {
             return;
         }
     }
@@ -75,7 +84,10 @@ mod tests {
 
     #[test]
     fn sha256_of_abc() {
-        assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]

@@ -84,7 +84,13 @@ impl Rng {
     }
 
     /// A log-normal size with the given median and spread, clamped to `[lo, hi]`.
-    pub(crate) fn lognormal_size(&mut self, median: f64, sigma: f64, lo: usize, hi: usize) -> usize {
+    pub(crate) fn lognormal_size(
+        &mut self,
+        median: f64,
+        sigma: f64,
+        lo: usize,
+        hi: usize,
+    ) -> usize {
         let v = median * (sigma * self.normal()).exp();
         (v.round() as usize).clamp(lo, hi)
     }

@@ -54,7 +54,12 @@ struct Routed {
 
 impl Routed {
     fn ok(content_type: &'static str, body: impl Into<Bytes>) -> Routed {
-        Routed { status: StatusCode::OK, content_type, location: None, body: body.into() }
+        Routed {
+            status: StatusCode::OK,
+            content_type,
+            location: None,
+            body: body.into(),
+        }
     }
 
     fn html(body: impl Into<Bytes>) -> Routed {
@@ -62,12 +67,25 @@ impl Routed {
     }
 
     fn not_found() -> Routed {
-        Routed { status: StatusCode::NOT_FOUND, ..Routed::ok(HTML, "<!DOCTYPE html>\n<title>Not found</title>\n<h1>404 Not found</h1>\n") }
+        Routed {
+            status: StatusCode::NOT_FOUND,
+            ..Routed::ok(
+                HTML,
+                "<!DOCTYPE html>\n<title>Not found</title>\n<h1>404 Not found</h1>\n",
+            )
+        }
     }
 
     fn redirect(to: String) -> Routed {
-        let body = format!("<!DOCTYPE html>\n<title>Found</title>\n<p>Moved to <a href=\"{0}\">{0}</a>.</p>\n", escape(&to));
-        Routed { status: StatusCode::FOUND, location: Some(to), ..Routed::html(body) }
+        let body = format!(
+            "<!DOCTYPE html>\n<title>Found</title>\n<p>Moved to <a href=\"{0}\">{0}</a>.</p>\n",
+            escape(&to)
+        );
+        Routed {
+            status: StatusCode::FOUND,
+            location: Some(to),
+            ..Routed::html(body)
+        }
     }
 }
 
@@ -85,29 +103,53 @@ impl SiteState {
                     kind: kind.to_owned(),
                 })
                 .collect(),
-            Content::Web(w) => (0..w.pages()).map(|id| manifest::web_page_entry(w, id)).collect(),
+            Content::Web(w) => (0..w.pages())
+                .map(|id| manifest::web_page_entry(w, id))
+                .collect(),
         };
         Manifest { pages }
     }
 
-    async fn handle(self: &Arc<Self>, host: usize, req: Request<hyper::body::Incoming>) -> Response<SiteBody> {
+    async fn handle(
+        self: &Arc<Self>,
+        host: usize,
+        req: Request<hyper::body::Incoming>,
+    ) -> Response<SiteBody> {
         let path = req.uri().path();
         match path {
             "/__stats.json" => return json_response(&self.stats.snapshot()),
             "/__manifest.json" => return self.manifest_response().await,
             "/robots.txt" => {
                 return match &self.config.robots_txt {
-                    Some(robots) => respond(Routed::ok(TEXT, robots.clone()), SiteBody::full(robots.clone())),
-                    None => respond(Routed::not_found(), SiteBody::full(Routed::not_found().body)),
+                    Some(robots) => respond(
+                        Routed::ok(TEXT, robots.clone()),
+                        SiteBody::full(robots.clone()),
+                    ),
+                    None => respond(
+                        Routed::not_found(),
+                        SiteBody::full(Routed::not_found().body),
+                    ),
                 };
+            }
+            _ if path.starts_with("/__") => {
+                return respond(
+                    Routed::not_found(),
+                    SiteBody::full(Routed::not_found().body),
+                );
             }
             _ => {}
         }
         self.stats.arrived(host, path);
         let Some(mut in_flight) = self.stats.admit(host, self.config.cap_429) else {
-            let mut resp = respond(Routed::ok(TEXT, ""), SiteBody::full("429 Too Many Requests\n"));
+            let mut resp = respond(
+                Routed::ok(TEXT, ""),
+                SiteBody::full("429 Too Many Requests\n"),
+            );
             *resp.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(self.config.retry_after_secs));
+            resp.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(self.config.retry_after_secs),
+            );
             return resp;
         };
         let plan = self.faults.plan(path);
@@ -116,10 +158,16 @@ impl SiteState {
         if !plan.delay.is_zero() {
             tokio::time::sleep(plan.delay).await;
         }
-        let guards = Guards { in_flight: Some(in_flight), permit };
+        let guards = Guards {
+            in_flight: Some(in_flight),
+            permit,
+        };
         if plan.fault == Fault::Error {
             self.stats.sent_500();
-            let mut resp = respond(Routed::ok(TEXT, ""), SiteBody::full("500 Internal Server Error (injected)\n").with_guards(guards));
+            let mut resp = respond(
+                Routed::ok(TEXT, ""),
+                SiteBody::full("500 Internal Server Error (injected)\n").with_guards(guards),
+            );
             *resp.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
             return resp;
         }
@@ -128,7 +176,11 @@ impl SiteState {
             self.stats.dropped();
         }
         let routed = self.route(host, path).await;
-        let body = SiteBody::paced(routed.body.clone(), self.config.bandwidth_bytes_per_sec, drop_mid_body);
+        let body = SiteBody::paced(
+            routed.body.clone(),
+            self.config.bandwidth_bytes_per_sec,
+            drop_mid_body,
+        );
         respond(routed, body.with_guards(guards))
     }
 
@@ -138,7 +190,9 @@ impl SiteState {
         }
         if let Some(n) = path.strip_prefix("/redirect/") {
             return match n.parse::<u32>() {
-                Ok(0) => Routed::html("<!DOCTYPE html>\n<title>Redirect target</title>\n<h1>End of the redirect chain</h1>\n"),
+                Ok(0) => Routed::html(
+                    "<!DOCTYPE html>\n<title>Redirect target</title>\n<h1>End of the redirect chain</h1>\n",
+                ),
                 Ok(n) => Routed::redirect(format!("/redirect/{}", n - 1)),
                 Err(_) => Routed::not_found(),
             };
@@ -185,7 +239,10 @@ impl SiteState {
                     Ok(body) => Routed::html(body),
                     Err(e) => {
                         tracing::error!(error = %e, "country page generation failed");
-                        Routed { status: StatusCode::INTERNAL_SERVER_ERROR, ..Routed::ok(TEXT, "generation failed\n") }
+                        Routed {
+                            status: StatusCode::INTERNAL_SERVER_ERROR,
+                            ..Routed::ok(TEXT, "generation failed\n")
+                        }
                     }
                 }
             }
@@ -206,7 +263,8 @@ impl SiteState {
                     Ok(m) => json_response(&m),
                     Err(e) => {
                         tracing::error!(error = %e, "manifest failed");
-                        let mut resp = respond(Routed::ok(TEXT, ""), SiteBody::full("manifest failed\n"));
+                        let mut resp =
+                            respond(Routed::ok(TEXT, ""), SiteBody::full("manifest failed\n"));
                         *resp.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
                         resp
                     }
@@ -229,7 +287,10 @@ fn respond(routed: Routed, body: SiteBody) -> Response<SiteBody> {
     let mut resp = Response::new(body);
     *resp.status_mut() = routed.status;
     let headers = resp.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(routed.content_type));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(routed.content_type),
+    );
     if let Some(location) = routed.location
         && let Ok(v) = HeaderValue::from_str(&location)
     {
@@ -243,7 +304,10 @@ fn json_response<T: serde::Serialize>(value: &T) -> Response<SiteBody> {
         Ok(json) => respond(Routed::ok(JSON, ""), SiteBody::full(json)),
         Err(e) => {
             tracing::error!(error = %e, "serialising JSON failed");
-            let mut resp = respond(Routed::ok(TEXT, ""), SiteBody::full("serialisation failed\n"));
+            let mut resp = respond(
+                Routed::ok(TEXT, ""),
+                SiteBody::full("serialisation failed\n"),
+            );
             *resp.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
             resp
         }

@@ -109,7 +109,10 @@ impl Stats {
         let h = &self.hosts[host];
         let admitted = match cap {
             None => h.in_flight.fetch_add(1, Relaxed) + 1,
-            Some(cap) => match h.in_flight.fetch_update(Relaxed, Relaxed, |n| (n < cap as u64).then_some(n + 1)) {
+            Some(cap) => match h
+                .in_flight
+                .fetch_update(Relaxed, Relaxed, |n| (n < cap as u64).then_some(n + 1))
+            {
                 Ok(prev) => prev + 1,
                 Err(_) => {
                     h.sent_429.fetch_add(1, Relaxed);
@@ -121,7 +124,11 @@ impl Stats {
         h.peak.fetch_max(admitted, Relaxed);
         let total = self.in_flight.fetch_add(1, Relaxed) + 1;
         self.peak.fetch_max(total, Relaxed);
-        Some(InFlight { stats: Arc::clone(self), host, active: false })
+        Some(InFlight {
+            stats: Arc::clone(self),
+            host,
+            active: false,
+        })
     }
 
     pub(crate) fn sent_500(&self) {
@@ -158,7 +165,12 @@ impl Stats {
 
     /// Zeroes the counters; peaks restart from what is in flight now.
     pub(crate) fn reset(&self) {
-        for c in [&self.requests, &self.sent_429, &self.sent_500, &self.dropped] {
+        for c in [
+            &self.requests,
+            &self.sent_429,
+            &self.sent_500,
+            &self.dropped,
+        ] {
             c.store(0, Relaxed);
         }
         self.peak.store(self.in_flight.load(Relaxed), Relaxed);
@@ -168,7 +180,10 @@ impl Stats {
             h.peak.store(h.in_flight.load(Relaxed), Relaxed);
             h.peak_active.store(h.active.load(Relaxed), Relaxed);
         }
-        self.per_path.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.per_path
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
         self.per_path_truncated.store(false, Relaxed);
     }
 }

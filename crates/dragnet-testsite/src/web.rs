@@ -70,7 +70,12 @@ impl Web {
         let mean = self.mean_page_bytes as f64;
         let median = mean * (-SIZE_SIGMA * SIZE_SIGMA / 2.0).exp();
         let mut r = Rng::new(rng::key(self.seed, id, 0x5123, 0));
-        r.lognormal_size(median, SIZE_SIGMA, (self.mean_page_bytes / 8).max(256), self.mean_page_bytes * 8)
+        r.lognormal_size(
+            median,
+            SIZE_SIGMA,
+            (self.mean_page_bytes / 8).max(256),
+            self.mean_page_bytes * 8,
+        )
     }
 
     /// The ids page `id` links to, in page order (may repeat).
@@ -137,7 +142,9 @@ mod tests {
     use super::*;
 
     fn web(pages: u64, hosts: usize) -> Web {
-        let origins = (0..hosts).map(|h| format!("http://127.0.0.1:{}", 9000 + h)).collect();
+        let origins = (0..hosts)
+            .map(|h| format!("http://127.0.0.1:{}", 9000 + h))
+            .collect();
         Web::new(3, pages, 6, 4_000, origins)
     }
 

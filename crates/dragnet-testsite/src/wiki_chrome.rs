@@ -26,18 +26,53 @@ const NAV: &[(&str, &str)] = &[
 ];
 
 const LANGS: &[(&str, &str)] = &[
-    ("af", "Afrikaans"), ("ar", "العربية"), ("az", "Azərbaycanca"), ("bn", "বাংলা"),
-    ("bg", "Български"), ("ca", "Català"), ("cs", "Čeština"), ("da", "Dansk"),
-    ("de", "Deutsch"), ("et", "Eesti"), ("el", "Ελληνικά"), ("es", "Español"),
-    ("eo", "Esperanto"), ("eu", "Euskara"), ("fa", "فارسی"), ("fr", "Français"),
-    ("gl", "Galego"), ("ko", "한국어"), ("hi", "हिन्दी"), ("hr", "Hrvatski"),
-    ("id", "Bahasa Indonesia"), ("it", "Italiano"), ("he", "עברית"), ("ka", "ქართული"),
-    ("lv", "Latviešu"), ("lt", "Lietuvių"), ("hu", "Magyar"), ("ms", "Bahasa Melayu"),
-    ("nl", "Nederlands"), ("ja", "日本語"), ("no", "Norsk bokmål"), ("pl", "Polski"),
-    ("pt", "Português"), ("ro", "Română"), ("ru", "Русский"), ("sk", "Slovenčina"),
-    ("sl", "Slovenščina"), ("sr", "Српски / srpski"), ("fi", "Suomi"), ("sv", "Svenska"),
-    ("ta", "தமிழ்"), ("th", "ไทย"), ("tr", "Türkçe"), ("uk", "Українська"),
-    ("ur", "اردو"), ("vi", "Tiếng Việt"), ("zh", "中文"),
+    ("af", "Afrikaans"),
+    ("ar", "العربية"),
+    ("az", "Azərbaycanca"),
+    ("bn", "বাংলা"),
+    ("bg", "Български"),
+    ("ca", "Català"),
+    ("cs", "Čeština"),
+    ("da", "Dansk"),
+    ("de", "Deutsch"),
+    ("et", "Eesti"),
+    ("el", "Ελληνικά"),
+    ("es", "Español"),
+    ("eo", "Esperanto"),
+    ("eu", "Euskara"),
+    ("fa", "فارسی"),
+    ("fr", "Français"),
+    ("gl", "Galego"),
+    ("ko", "한국어"),
+    ("hi", "हिन्दी"),
+    ("hr", "Hrvatski"),
+    ("id", "Bahasa Indonesia"),
+    ("it", "Italiano"),
+    ("he", "עברית"),
+    ("ka", "ქართული"),
+    ("lv", "Latviešu"),
+    ("lt", "Lietuvių"),
+    ("hu", "Magyar"),
+    ("ms", "Bahasa Melayu"),
+    ("nl", "Nederlands"),
+    ("ja", "日本語"),
+    ("no", "Norsk bokmål"),
+    ("pl", "Polski"),
+    ("pt", "Português"),
+    ("ro", "Română"),
+    ("ru", "Русский"),
+    ("sk", "Slovenčina"),
+    ("sl", "Slovenščina"),
+    ("sr", "Српски / srpski"),
+    ("fi", "Suomi"),
+    ("sv", "Svenska"),
+    ("ta", "தமிழ்"),
+    ("th", "ไทย"),
+    ("tr", "Türkçe"),
+    ("uk", "Українська"),
+    ("ur", "اردو"),
+    ("vi", "Tiếng Việt"),
+    ("zh", "中文"),
 ];
 
 const FOOTER: &[(&str, &str)] = &[
@@ -45,8 +80,14 @@ const FOOTER: &[(&str, &str)] = &[
     ("Wikipedia:General_disclaimer", "Disclaimers"),
     ("Wikipedia:Contact_us", "Contact Wikipedia"),
     ("Wikipedia:Code_of_Conduct", "Code of Conduct"),
-    ("Special:MyLanguage/Wikipedia:Cookie_statement", "Cookie statement"),
-    ("Wikipedia:Text_of_the_Creative_Commons_Attribution-ShareAlike_4.0_International_License", "CC BY-SA 4.0"),
+    (
+        "Special:MyLanguage/Wikipedia:Cookie_statement",
+        "Cookie statement",
+    ),
+    (
+        "Wikipedia:Text_of_the_Creative_Commons_Attribution-ShareAlike_4.0_International_License",
+        "CC BY-SA 4.0",
+    ),
 ];
 
 /// Writes the document head and the top of the body (header, sidebar, language links) for the
@@ -55,7 +96,12 @@ pub(crate) fn push_top(out: &mut String, enc: &str, title: &str, display: &str) 
     out.push_str("<!DOCTYPE html>\n<html class=\"client-nojs\" lang=\"en\" dir=\"ltr\">\n<head>\n<meta charset=\"UTF-8\">\n<title>");
     push_escaped(out, display);
     out.push_str(" - Wikipedia</title>\n");
-    for module in ["site.styles", "skins.vector.styles", "ext.cite.styles", "ext.uls.interlanguage"] {
+    for module in [
+        "site.styles",
+        "skins.vector.styles",
+        "ext.cite.styles",
+        "ext.uls.interlanguage",
+    ] {
         out.push_str("<link rel=\"stylesheet\" href=\"/w/load.php?lang=en&amp;modules=");
         out.push_str(module);
         out.push_str("&amp;only=styles&amp;skin=vector-2022\">\n");
@@ -74,11 +120,21 @@ pub(crate) fn push_top(out: &mut String, enc: &str, title: &str, display: &str) 
     out.push_str("</ul></nav>\n<a href=\"/wiki/Main_Page\" class=\"mw-logo\"><img class=\"mw-logo-icon\" src=\"/static/images/icons/wikipedia.png\" alt=\"\" width=\"50\" height=\"50\"></a>\n");
     out.push_str("<form action=\"/w/index.php\" id=\"searchform\"><input type=\"search\" name=\"search\" placeholder=\"Search Wikipedia\"><input type=\"hidden\" name=\"title\" value=\"Special:Search\"></form>\n</header>\n");
     out.push_str("<div id=\"mw-panel\" class=\"vector-sidebar\">\n<nav id=\"p-tb\" aria-label=\"Tools\"><ul>\n");
-    push_li_link(out, &format!("Special:WhatLinksHere/{enc}"), "What links here");
-    push_li_link(out, &format!("Special:RecentChangesLinked/{enc}"), "Related changes");
+    push_li_link(
+        out,
+        &format!("Special:WhatLinksHere/{enc}"),
+        "What links here",
+    );
+    push_li_link(
+        out,
+        &format!("Special:RecentChangesLinked/{enc}"),
+        "Related changes",
+    );
     out.push_str("<li><a href=\"/w/index.php?title=");
     out.push_str(enc);
-    out.push_str("&amp;oldid=1200000000\">Permanent link</a></li>\n<li><a href=\"/w/index.php?title=");
+    out.push_str(
+        "&amp;oldid=1200000000\">Permanent link</a></li>\n<li><a href=\"/w/index.php?title=",
+    );
     out.push_str(enc);
     out.push_str("&amp;action=info\">Page information</a></li>\n<li><a href=\"/w/index.php?title=Special:CiteThisPage&amp;page=");
     out.push_str(enc);
@@ -162,6 +218,8 @@ pub(crate) fn small_page(title: &str, list_enc: &str) -> String {
     out.push_str(&escape(&display));
     out.push_str("</b> is a stub article of the dragnet test site. It exists so that following every link of a page does not end in errors.</p>\n<p>See the <a href=\"/wiki/Main_Page\" title=\"Main Page\">main page</a> or the <a href=\"/wiki/");
     out.push_str(list_enc);
-    out.push_str("\">list of countries and dependencies by population</a>.</p>\n</body>\n</html>\n");
+    out.push_str(
+        "\">list of countries and dependencies by population</a>.</p>\n</body>\n</html>\n",
+    );
     out
 }

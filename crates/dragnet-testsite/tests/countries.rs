@@ -33,12 +33,17 @@ async fn list_has_233_flagicon_rows_among_many_links() {
         .iter()
         .map(|h| {
             let title = h.strip_prefix("/wiki/").expect("wiki link");
-            percent_encoding::percent_decode_str(title).decode_utf8_lossy().into_owned()
+            percent_encoding::percent_decode_str(title)
+                .decode_utf8_lossy()
+                .into_owned()
         })
         .collect();
     assert_eq!(decoded, country_names());
     assert!(hrefs.contains(&"/wiki/C%C3%B4te_d%27Ivoire".to_owned()));
-    assert_eq!(site.list_url().path(), "/wiki/List_of_countries_and_dependencies_by_population");
+    assert_eq!(
+        site.list_url().path(),
+        "/wiki/List_of_countries_and_dependencies_by_population"
+    );
 }
 
 #[tokio::test]
@@ -78,21 +83,42 @@ async fn manifest_matches_served_bodies_and_sizes() {
 
     let mut sizes: Vec<u64> = manifest.pages[1..].iter().map(|p| p.bytes).collect();
     sizes.sort_unstable();
-    assert!(sizes[0] >= 150_000 && sizes[232] <= 1_200_000, "{} .. {}", sizes[0], sizes[232]);
+    assert!(
+        sizes[0] >= 150_000 && sizes[232] <= 1_200_000,
+        "{} .. {}",
+        sizes[0],
+        sizes[232]
+    );
     let median = sizes[116];
     assert!((330_000..=480_000).contains(&median), "median {median}");
-    assert_eq!(site.stats().requests, 234, "the /__ endpoints are not counted");
+    assert_eq!(
+        site.stats().requests,
+        234,
+        "the /__ endpoints are not counted"
+    );
 }
 
 #[tokio::test]
 async fn country_pages_look_like_wikipedia() {
-    let site = TestSite::start(SiteConfig { seed: 9, ..SiteConfig::default() }).await.expect("start");
+    let site = TestSite::start(SiteConfig {
+        seed: 9,
+        ..SiteConfig::default()
+    })
+    .await
+    .expect("start");
     let client = client();
     let base = site.base_url();
     let (status, body) = get(&client, base.join("/wiki/C%C3%B4te_d%27Ivoire").unwrap()).await;
     assert_eq!(status, 200);
     let html = String::from_utf8(body.clone()).expect("utf-8");
-    for needle in ["<table class=\"infobox", "<h2>", "<p>", "class=\"references\"", "#cite_note-", "href=\"/wiki/"] {
+    for needle in [
+        "<table class=\"infobox",
+        "<h2>",
+        "<p>",
+        "class=\"references\"",
+        "#cite_note-",
+        "href=\"/wiki/",
+    ] {
         assert!(html.contains(needle), "missing {needle}");
     }
     let other_countries = country_names()
@@ -105,13 +131,23 @@ async fn country_pages_look_like_wikipedia() {
     assert_eq!(status, 200);
     assert_eq!(same, body);
 
-    for path in ["/wiki/Main_Page", "/wiki/Special:Random", "/wiki/Asia", "/wiki/History_of_France", "/"] {
+    for path in [
+        "/wiki/Main_Page",
+        "/wiki/Special:Random",
+        "/wiki/Asia",
+        "/wiki/History_of_France",
+        "/",
+    ] {
         let (status, body) = get(&client, base.join(path).unwrap()).await;
         assert_eq!(status, 200, "{path}");
         assert!(body.len() < 4_000, "{path} is a small page");
     }
     for path in ["/nothing", "/wiki/", "/static/x.css"] {
-        assert_eq!(get(&client, base.join(path).unwrap()).await.0, 404, "{path}");
+        assert_eq!(
+            get(&client, base.join(path).unwrap()).await.0,
+            404,
+            "{path}"
+        );
     }
     let stats = site.stats();
     assert_eq!(stats.per_path.get("/wiki/C%C3%B4te_d%27Ivoire"), Some(&1));
@@ -134,31 +170,63 @@ async fn fixed_routes_everywhere() {
     let html = String::from_utf8(body).unwrap();
     assert!(html.contains("..%2F..%2Fetc%2Fpasswd") && html.contains("../../etc/passwd"));
 
-    let resp = client.get(base.join("/redirect/3").unwrap()).send().await.unwrap();
+    let resp = client
+        .get(base.join("/redirect/3").unwrap())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 302);
     assert_eq!(resp.headers()["location"], "/redirect/2");
     assert_eq!(get(&client, base.join("/redirect/0").unwrap()).await.0, 200);
-    let resp = client.get(base.join("/loop").unwrap()).send().await.unwrap();
-    assert_eq!((resp.status().as_u16(), resp.headers()["location"].to_str().unwrap()), (302, "/loop"));
+    let resp = client
+        .get(base.join("/loop").unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            resp.status().as_u16(),
+            resp.headers()["location"].to_str().unwrap()
+        ),
+        (302, "/loop")
+    );
 
-    let _ = client();
     let following = reqwest::Client::new();
-    let resp = following.get(base.join("/redirect/5").unwrap()).send().await.unwrap();
-    assert_eq!((resp.status().as_u16(), resp.url().path()), (200, "/redirect/0"));
+    let resp = following
+        .get(base.join("/redirect/5").unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (resp.status().as_u16(), resp.url().path()),
+        (200, "/redirect/0")
+    );
 
     let (status, robots) = get(&client, base.join("/robots.txt").unwrap()).await;
-    assert_eq!((status, robots.as_slice()), (200, b"User-agent: *\nDisallow: /private\n".as_slice()));
+    assert_eq!(
+        (status, robots.as_slice()),
+        (200, b"User-agent: *\nDisallow: /private\n".as_slice())
+    );
+    assert_eq!(get(&client, base.join("/__nothing").unwrap()).await.0, 404);
     let (status, stats) = get(&client, base.join("/__stats.json").unwrap()).await;
     assert_eq!(status, 200);
     let stats: dragnet_testsite::SiteStats = serde_json::from_slice(&stats).unwrap();
-    assert_eq!(stats.requests, 10, "robots.txt and /__ endpoints are not counted");
+    assert_eq!(
+        stats.requests, 10,
+        "robots.txt and /__ endpoints are not counted"
+    );
     assert_eq!(stats.per_path.get("/redirect/0"), Some(&2));
     assert_eq!(stats, site.stats());
     site.reset_stats();
     assert_eq!(site.stats().requests, 0);
 
     let plain = TestSite::start(SiteConfig::default()).await.expect("start");
-    assert_eq!(get(&client, plain.base_url().join("/robots.txt").unwrap()).await.0, 404);
+    assert_eq!(
+        get(&client, plain.base_url().join("/robots.txt").unwrap())
+            .await
+            .0,
+        404
+    );
     plain.shutdown().await;
     site.shutdown().await;
 }

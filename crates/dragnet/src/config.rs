@@ -126,7 +126,11 @@ impl Config {
         if self.seeds.is_empty() {
             return bad("no seed URL given");
         }
-        if let Some(seed) = self.seeds.iter().find(|u| !matches!(u.scheme(), "http" | "https")) {
+        if let Some(seed) = self
+            .seeds
+            .iter()
+            .find(|u| !matches!(u.scheme(), "http" | "https"))
+        {
             return Err(Error::Config(format!("seed {seed} is not an http(s) URL")));
         }
         if self.concurrency == 0 {

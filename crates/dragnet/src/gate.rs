@@ -45,6 +45,11 @@ struct GateState {
 struct HostSlot {
     in_flight: usize,
     paused_until: Option<Instant>,
+    /// Lowered after the host said it was overloaded (429/503): halved per overload, raised
+    /// by one after as many successes as the limit (AIMD). `None`: the configured limit.
+    /// The slot is kept while this is set, so the host's lesson is not forgotten.
+    reduced_limit: Option<usize>,
+    successes: usize,
 }
 
 /// A started request's slot; returned when dropped.
@@ -71,7 +76,9 @@ impl Gate {
 
     fn lock(&self) -> MutexGuard<'_, GateState> {
         // A panic while holding this lock leaves only counters behind; keep going with them.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Takes a slot for `host` if one is free right now.
@@ -88,7 +95,7 @@ impl Gate {
                 Some(_) => slot.paused_until = None,
                 None => {}
             }
-            if slot.in_flight >= per_host_limit {
+            if slot.in_flight >= slot.reduced_limit.unwrap_or(per_host_limit) {
                 return Err(Wait::HostBusy);
             }
         }
@@ -130,13 +137,50 @@ impl Gate {
         self.released.notified()
     }
 
-    /// Pauses `host` until `until` (a later pause wins over an earlier one).
-    pub fn pause_host(&self, host: &str, until: Instant) {
+    /// The host said it is overloaded (429, 503): pause it until `until` and halve its
+    /// concurrency. Answers from the same burst arrive while the pause is on; they extend
+    /// the pause but do not halve again, so one burst is one decrease.
+    pub fn overloaded(&self, host: &str, until: Instant) {
         let mut state = self.lock();
+        let per_host_limit = state.per_host_limit;
         let slot = state.hosts.entry(host.to_owned()).or_default();
+        let already_paused = slot.paused_until.is_some_and(|old| old > Instant::now());
+        if !already_paused {
+            let current = slot.reduced_limit.unwrap_or(per_host_limit);
+            slot.reduced_limit = Some((current / 2).max(1));
+            slot.successes = 0;
+        }
         slot.paused_until = Some(slot.paused_until.map_or(until, |old| old.max(until)));
         drop(state);
         self.released.notify_waiters();
+    }
+
+    /// A request to `host` succeeded: a reduced limit grows back by one per limit's worth
+    /// of successes, until it is the configured limit again.
+    pub fn succeeded(&self, host: &str) {
+        let mut state = self.lock();
+        let per_host_limit = state.per_host_limit;
+        let Some(slot) = state.hosts.get_mut(host) else {
+            return;
+        };
+        let Some(limit) = slot.reduced_limit else {
+            return;
+        };
+        slot.successes += 1;
+        if slot.successes >= limit {
+            slot.successes = 0;
+            slot.reduced_limit = (limit + 1 < per_host_limit).then_some(limit + 1);
+        }
+    }
+
+    /// The limit in force for `host` now.
+    pub fn host_limit(&self, host: &str) -> usize {
+        let state = self.lock();
+        state
+            .hosts
+            .get(host)
+            .and_then(|s| s.reduced_limit)
+            .unwrap_or(state.per_host_limit)
     }
 
     /// Changes the limits (for the concurrency controller). Requests already in flight keep
@@ -169,8 +213,10 @@ impl Gate {
         state.in_flight = state.in_flight.saturating_sub(1);
         if let Some(slot) = state.hosts.get_mut(host) {
             slot.in_flight = slot.in_flight.saturating_sub(1);
-            let pause_over = slot.paused_until.is_none_or(|until| until <= Instant::now());
-            if slot.in_flight == 0 && pause_over {
+            let pause_over = slot
+                .paused_until
+                .is_none_or(|until| until <= Instant::now());
+            if slot.in_flight == 0 && pause_over && slot.reduced_limit.is_none() {
                 state.hosts.remove(host);
             }
         }
@@ -206,11 +252,58 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn overload_halves_once_per_burst_and_success_grows_back() {
+        let gate = Gate::new(100, 16);
+        let until = Instant::now() + Duration::from_secs(1);
+        for _ in 0..10 {
+            gate.overloaded("h", until);
+        }
+        assert_eq!(gate.host_limit("h"), 8, "one burst of 429s is one decrease");
+        tokio::time::advance(Duration::from_secs(2)).await;
+        gate.overloaded("h", Instant::now() + Duration::from_secs(1));
+        assert_eq!(gate.host_limit("h"), 4);
+        for _ in 0..4 {
+            gate.succeeded("h");
+        }
+        assert_eq!(
+            gate.host_limit("h"),
+            5,
+            "additive increase after a limit's worth of successes"
+        );
+        for _ in 0..200 {
+            gate.succeeded("h");
+        }
+        assert_eq!(
+            gate.host_limit("h"),
+            16,
+            "back to the configured limit, not beyond"
+        );
+        assert_eq!(gate.host_limit("other"), 16);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reduced_limit_is_enforced() {
+        let gate = Gate::new(100, 8);
+        gate.overloaded("h", Instant::now());
+        tokio::time::advance(Duration::from_millis(1)).await;
+        let held: Vec<Permit> = (0..4).map(|_| gate.try_acquire("h").unwrap()).collect();
+        assert_eq!(gate.try_acquire("h").unwrap_err(), Wait::HostBusy);
+        drop(held);
+        assert!(
+            gate.try_acquire("h").is_ok(),
+            "the host's slot survives going idle"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_paused_host_waits_and_others_do_not() {
         let gate = Gate::new(10, 10);
         let until = Instant::now() + Duration::from_secs(5);
-        gate.pause_host("slow", until);
-        assert_eq!(gate.try_acquire("slow").unwrap_err(), Wait::HostPaused(until));
+        gate.overloaded("slow", until);
+        assert_eq!(
+            gate.try_acquire("slow").unwrap_err(),
+            Wait::HostPaused(until)
+        );
         assert!(gate.try_acquire("other").is_ok());
         let started = Instant::now();
         let _permit = gate.acquire("slow").await;

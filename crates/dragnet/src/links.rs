@@ -2,13 +2,13 @@
 
 use url::Url;
 
+use crate::LinkSelector;
 use crate::config::Config;
 use crate::error::Error;
 use crate::fetch::body::DecodeError;
 use crate::fetch::{FetchFailure, Fetcher, RetryPolicy, fetch_with_retries};
 use crate::gate::Gate;
 use crate::process::process;
-use crate::LinkSelector;
 
 /// Why the links of a page could not be listed.
 #[derive(Debug, thiserror::Error)]
@@ -39,24 +39,36 @@ pub enum LinksError {
 ///
 /// # Errors
 /// [`LinksError`] when the page cannot be fetched or decoded.
-pub async fn select_links(config: &Config, url: &Url, selector: &LinkSelector) -> Result<Vec<Url>, LinksError> {
+pub async fn select_links(
+    config: &Config,
+    url: &Url,
+    selector: &LinkSelector,
+) -> Result<Vec<Url>, LinksError> {
     let fetcher = Fetcher::new(config)?;
     let gate = Gate::new(1, 1);
     let host = crate::request::host_key(url);
     let first = gate.acquire(&host).await;
     let policy = RetryPolicy::from_config(config);
     let attempted = fetch_with_retries(&fetcher, &gate, None, url, &host, first, policy).await;
-    let fetched = attempted
-        .result
-        .map_err(|failure| LinksError::Fetch { url: url.clone(), failure: Box::new(failure) })?;
+    let fetched = attempted.result.map_err(|failure| LinksError::Fetch {
+        url: url.clone(),
+        failure: Box::new(failure),
+    })?;
     let selector = selector.clone();
     let max_body = config.max_body;
     // Parsing is CPU work: keep it off the async threads even for one page.
-    let processed = tokio::task::spawn_blocking(move || process(&fetched, Some(&selector), max_body))
-        .await
-        .unwrap_or_else(|_| {
-            Err(DecodeError { kind: crate::fetch::FailureKind::Other, message: "parsing panicked".into() })
-        })
-        .map_err(|error| LinksError::Decode { url: url.clone(), error })?;
+    let processed =
+        tokio::task::spawn_blocking(move || process(&fetched, Some(&selector), max_body))
+            .await
+            .unwrap_or_else(|_| {
+                Err(DecodeError {
+                    kind: crate::fetch::FailureKind::Other,
+                    message: "parsing panicked".into(),
+                })
+            })
+            .map_err(|error| LinksError::Decode {
+                url: url.clone(),
+                error,
+            })?;
     Ok(processed.links)
 }

@@ -115,14 +115,31 @@ impl<F: Frontier> Crawler<F> {
     /// Only fatal problems: an output that cannot be written, a frontier that fails, a
     /// client or pool that cannot be built. Failed URLs are in the summary instead.
     pub async fn run(self) -> Result<Summary, Error> {
-        let Self { config, frontier, gate, stats, stop, extra_sinks } = self;
+        let Self {
+            config,
+            frontier,
+            gate,
+            stats,
+            stop,
+            extra_sinks,
+        } = self;
         let sinks = open_sinks(&config, extra_sinks)?;
         let fetcher = Fetcher::new(&config)?;
         let pool = CpuPool::new(config.threads, Arc::clone(&stats))?;
-        let seeds = config.seeds.iter().cloned().map(CrawlRequest::seed).collect();
+        let seeds = config
+            .seeds
+            .iter()
+            .cloned()
+            .map(CrawlRequest::seed)
+            .collect();
         let added = frontier.add(seeds).await?;
         stats.add(&stats.discovered, added);
-        tracing::info!(message = "Crawl started.", seeds = config.seeds.len(), concurrency = config.concurrency, threads = config.threads);
+        tracing::info!(
+            message = "Crawl started.",
+            seeds = config.seeds.len(),
+            concurrency = config.concurrency,
+            threads = config.threads
+        );
 
         let ctx = Arc::new(TaskContext {
             follow: config.follow.clone(),
@@ -140,14 +157,20 @@ impl<F: Frontier> Crawler<F> {
         });
         let scheduled = schedule(&ctx, &config, &stop).await;
         let ctx = Arc::into_inner(ctx).ok_or_else(|| {
-            Error::Config("internal: tasks still hold the crawl context after the scheduler ended".into())
+            Error::Config(
+                "internal: tasks still hold the crawl context after the scheduler ended".into(),
+            )
         })?;
         // Flush the sinks even when the scheduler failed: what was written must be complete.
         let flushed = ctx.sinks.finish().await;
         let interrupted = scheduled?;
         flushed?;
         let summary = Summary::from_stats(&stats, config.concurrency, config.threads, interrupted);
-        tracing::info!(message = "Crawl finished.", ok = summary.pages_ok, failed = summary.pages_failed);
+        tracing::info!(
+            message = "Crawl finished.",
+            ok = summary.pages_ok,
+            failed = summary.pages_failed
+        );
         Ok(summary)
     }
 }
@@ -155,13 +178,18 @@ impl<F: Frontier> Crawler<F> {
 fn open_sinks(config: &Config, extra: Vec<Box<dyn Sink>>) -> Result<Vec<Box<dyn Sink>>, Error> {
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
     if let Some(dir) = &config.out_dir {
-        std::fs::create_dir_all(dir).map_err(|source| Error::OutputDir { path: dir.clone(), source })?;
+        std::fs::create_dir_all(dir).map_err(|source| Error::OutputDir {
+            path: dir.clone(),
+            source,
+        })?;
         sinks.push(Box::new(FilesSink::new(dir)));
     }
     if let Some(path) = &config.pages_log {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
-                .map_err(|source| Error::OutputDir { path: parent.to_owned(), source })?;
+            std::fs::create_dir_all(parent).map_err(|source| Error::OutputDir {
+                path: parent.to_owned(),
+                source,
+            })?;
         }
         sinks.push(Box::new(PagesLog::create(path)?));
     }
@@ -186,7 +214,11 @@ struct TaskContext<F> {
 }
 
 /// The scheduler loop. Returns whether the crawl was interrupted (stop requested).
-async fn schedule<F: Frontier>(ctx: &Arc<TaskContext<F>>, config: &Config, stop: &StopHandle) -> Result<bool, Error> {
+async fn schedule<F: Frontier>(
+    ctx: &Arc<TaskContext<F>>,
+    config: &Config,
+    stop: &StopHandle,
+) -> Result<bool, Error> {
     let max_tasks = config.concurrency + CPU_BACKLOG_PER_THREAD * config.threads;
     let buffer_target = (config.concurrency * 2).max(LEASE_BATCH);
     let mut buffer: VecDeque<Lease> = VecDeque::new();
@@ -198,7 +230,10 @@ async fn schedule<F: Frontier>(ctx: &Arc<TaskContext<F>>, config: &Config, stop:
         tokio::pin!(released);
         released.as_mut().enable();
         let stopping = stop.is_stopped() || fatal.is_some();
-        if !stopping && config.max_pages.is_none_or(|max| dispatched < max) && buffer.len() < buffer_target / 2 {
+        if !stopping
+            && config.max_pages.is_none_or(|max| dispatched < max)
+            && buffer.len() < buffer_target / 2
+        {
             match ctx.frontier.lease(buffer_target - buffer.len()).await {
                 Ok(leases) => buffer.extend(leases),
                 Err(error) => fatal = Some(error.into()),
@@ -207,7 +242,10 @@ async fn schedule<F: Frontier>(ctx: &Arc<TaskContext<F>>, config: &Config, stop:
         let mut next_unpause: Option<Instant> = None;
         if !stopping {
             let mut i = 0;
-            while i < buffer.len() && tasks.len() < max_tasks && config.max_pages.is_none_or(|max| dispatched < max) {
+            while i < buffer.len()
+                && tasks.len() < max_tasks
+                && config.max_pages.is_none_or(|max| dispatched < max)
+            {
                 let host = buffer[i].request.host_key();
                 match ctx.gate.try_acquire(&host) {
                     Ok(permit) => {
@@ -275,10 +313,23 @@ async fn sleep_until(deadline: Option<Instant>) {
 }
 
 /// One URL, start to end: fetch (with retries), process on the pool, write, complete.
-async fn run_task<F: Frontier>(ctx: Arc<TaskContext<F>>, lease: Lease, host: String, permit: Permit) -> Result<(), Error> {
+async fn run_task<F: Frontier>(
+    ctx: Arc<TaskContext<F>>,
+    lease: Lease,
+    host: String,
+    permit: Permit,
+) -> Result<(), Error> {
     let request = &lease.request;
-    let Attempted { result, attempts } =
-        fetch_with_retries(&ctx.fetcher, &ctx.gate, Some(&ctx.stats), &request.url, &host, permit, ctx.policy).await;
+    let Attempted { result, attempts } = fetch_with_retries(
+        &ctx.fetcher,
+        &ctx.gate,
+        Some(&ctx.stats),
+        &request.url,
+        &host,
+        permit,
+        ctx.policy,
+    )
+    .await;
     let (record, discovered) = match result {
         Ok(fetched) => {
             let fetched = Arc::new(fetched);
@@ -290,7 +341,8 @@ async fn run_task<F: Frontier>(ctx: Arc<TaskContext<F>>, lease: Lease, host: Str
             };
             match ctx.pool.run(job).await {
                 Ok(processed) => {
-                    ctx.stats.record_ok(processed.body.len() as u64, fetched.elapsed);
+                    ctx.stats
+                        .record_ok(processed.body.len() as u64, fetched.elapsed);
                     let discovered = in_scope(&ctx, request.depth + 1, processed.links);
                     let record = PageRecord {
                         url: request.url.clone(),
@@ -311,9 +363,13 @@ async fn run_task<F: Frontier>(ctx: Arc<TaskContext<F>>, lease: Lease, host: Str
                     (record, discovered)
                 }
                 Err(decode) => {
-                    let mut failure = FetchFailure::new(decode.kind, decode.message, &fetched.final_url);
+                    let mut failure =
+                        FetchFailure::new(decode.kind, decode.message, &fetched.final_url);
                     failure.elapsed = fetched.elapsed;
-                    (failed_record(request, attempts, &failure, Some(fetched.status)), Vec::new())
+                    (
+                        failed_record(request, attempts, &failure, Some(fetched.status)),
+                        Vec::new(),
+                    )
                 }
             }
         }
@@ -322,7 +378,10 @@ async fn run_task<F: Frontier>(ctx: Arc<TaskContext<F>>, lease: Lease, host: Str
                 crate::fetch::FailureKind::Status(code) => Some(code),
                 _ => None,
             };
-            (failed_record(request, attempts, &failure, status), Vec::new())
+            (
+                failed_record(request, attempts, &failure, status),
+                Vec::new(),
+            )
         }
     };
     let outcome = match &record.error {
@@ -330,7 +389,10 @@ async fn run_task<F: Frontier>(ctx: Arc<TaskContext<F>>, lease: Lease, host: Str
         Some(reason) => {
             ctx.stats.record_failure(reason);
             tracing::debug!(message = "URL failed.", url = %record.url, reason = %reason);
-            Outcome::Failed { reason: reason.clone(), attempts }
+            Outcome::Failed {
+                reason: reason.clone(),
+                attempts,
+            }
         }
     };
     ctx.sinks.send(Arc::new(record)).await?;
@@ -339,7 +401,12 @@ async fn run_task<F: Frontier>(ctx: Arc<TaskContext<F>>, lease: Lease, host: Str
     Ok(())
 }
 
-fn failed_record(request: &CrawlRequest, attempts: u32, failure: &FetchFailure, status: Option<u16>) -> PageRecord {
+fn failed_record(
+    request: &CrawlRequest,
+    attempts: u32,
+    failure: &FetchFailure,
+    status: Option<u16>,
+) -> PageRecord {
     PageRecord {
         url: request.url.clone(),
         final_url: Some(failure.final_url.clone()),
@@ -369,6 +436,7 @@ fn in_scope<F>(ctx: &TaskContext<F>, depth: u32, links: Vec<Url>) -> Vec<CrawlRe
         .filter(|link| ctx.seeds.iter().any(|seed| ctx.scope.allows(seed, link)))
         .map(|url| CrawlRequest { url, depth })
         .collect();
-    ctx.stats.add(&ctx.stats.out_of_scope, total - kept.len() as u64);
+    ctx.stats
+        .add(&ctx.stats.out_of_scope, total - kept.len() as u64);
     kept
 }

@@ -36,26 +36,43 @@ pub struct Processed {
 ///
 /// # Errors
 /// A [`DecodeError`] when the content encoding cannot be undone within `max_body`.
-pub fn process(fetched: &Fetched, follow: Option<&LinkSelector>, max_body: u64) -> Result<Processed, DecodeError> {
-    let body = decode_body(fetched.raw_body.clone(), fetched.content_encoding(), max_body)?;
+pub fn process(
+    fetched: &Fetched,
+    follow: Option<&LinkSelector>,
+    max_body: u64,
+) -> Result<Processed, DecodeError> {
+    let body = decode_body(
+        fetched.raw_body.clone(),
+        fetched.content_encoding(),
+        max_body,
+    )?;
     let sha256 = hex(&Sha256::digest(&body));
     let html = is_html(fetched.content_type(), &body);
     let (links, canonical) = match follow {
         Some(selector) if html => {
-            let extracted = extract_bytes(&body, fetched.content_type(), &fetched.final_url, selector);
+            let extracted =
+                extract_bytes(&body, fetched.content_type(), &fetched.final_url, selector);
             (extracted.links, extracted.canonical)
         }
         _ => (Vec::new(), None),
     };
-    Ok(Processed { body, sha256, is_html: html, links, canonical })
+    Ok(Processed {
+        body,
+        sha256,
+        is_html: html,
+        links,
+        canonical,
+    })
 }
 
 fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 /// The rayon pool that runs CPU work, with results handed back to async code over a
@@ -90,15 +107,23 @@ impl CpuPool {
         self.pool.spawn(move || {
             let started = Instant::now();
             let result = catch_unwind(AssertUnwindSafe(job)).unwrap_or_else(|_| {
-                Err(DecodeError { kind: FailureKind::Other, message: "processing panicked".into() })
+                Err(DecodeError {
+                    kind: FailureKind::Other,
+                    message: "processing panicked".into(),
+                })
             });
-            stats.cpu_busy_nanos.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            stats
+                .cpu_busy_nanos
+                .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
             stats.cpu_backlog.fetch_sub(1, Ordering::Relaxed);
             // The receiver is gone only when the crawl was torn down; nothing to do then.
             let _ = tx.send(result);
         });
         rx.await.unwrap_or_else(|_| {
-            Err(DecodeError { kind: FailureKind::Other, message: "CPU pool shut down".into() })
+            Err(DecodeError {
+                kind: FailureKind::Other,
+                message: "CPU pool shut down".into(),
+            })
         })
     }
 }
@@ -127,12 +152,18 @@ mod tests {
 
     #[test]
     fn hashes_and_follows_links() {
-        let page = fetched(b"<html><body><a href='a'>a</a><a href='/b'>b</a></body></html>", "text/html");
+        let page = fetched(
+            b"<html><body><a href='a'>a</a><a href='/b'>b</a></body></html>",
+            "text/html",
+        );
         let selector = LinkSelector::all_links();
         let out = process(&page, Some(&selector), 1 << 20).unwrap();
         assert_eq!(out.sha256, hex(&Sha256::digest(&page.raw_body)));
         let links: Vec<&str> = out.links.iter().map(Url::as_str).collect();
-        assert_eq!(links, ["http://example.test/dir/a", "http://example.test/b"]);
+        assert_eq!(
+            links,
+            ["http://example.test/dir/a", "http://example.test/b"]
+        );
         assert!(out.is_html);
     }
 

@@ -53,7 +53,12 @@ pub struct Latency {
 }
 
 impl Summary {
-    pub(crate) fn from_stats(stats: &Stats, concurrency: usize, threads: usize, interrupted: bool) -> Self {
+    pub(crate) fn from_stats(
+        stats: &Stats,
+        concurrency: usize,
+        threads: usize,
+        interrupted: bool,
+    ) -> Self {
         let snapshot = stats.snapshot();
         let (p50, p95, max) = stats.latency_ms();
         let wall_secs = snapshot.elapsed.as_secs_f64();
@@ -62,7 +67,9 @@ impl Summary {
             pages_failed: snapshot.pages_failed,
             failures_by_reason: stats.failures(),
             discovered: snapshot.discovered,
-            out_of_scope: stats.out_of_scope.load(std::sync::atomic::Ordering::Relaxed),
+            out_of_scope: stats
+                .out_of_scope
+                .load(std::sync::atomic::Ordering::Relaxed),
             retries: snapshot.retries,
             bytes: snapshot.bytes,
             wall_secs,

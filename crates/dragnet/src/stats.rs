@@ -61,13 +61,19 @@ impl StatsSnapshot {
     /// Pages (ok or failed) per second of wall time.
     pub fn rate(&self) -> f64 {
         let secs = self.elapsed.as_secs_f64();
-        if secs > 0.0 { (self.pages_ok + self.pages_failed) as f64 / secs } else { 0.0 }
+        if secs > 0.0 {
+            (self.pages_ok + self.pages_failed) as f64 / secs
+        } else {
+            0.0
+        }
     }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // Counters stay meaningful after a panic elsewhere; keep counting.
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Stats {

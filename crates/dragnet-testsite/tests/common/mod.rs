@@ -23,5 +23,8 @@ pub async fn get(client: &reqwest::Client, url: Url) -> (u16, Vec<u8>) {
 
 /// Lower-case hex sha256.
 pub fn hex(data: &[u8]) -> String {
-    Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

@@ -70,18 +70,34 @@ pub async fn fetch_with_retries(
         let result = fetcher.fetch(url).await;
         drop(slot);
         let failure = match result {
-            Ok(fetched) => return Attempted { result: Ok(fetched), attempts },
+            Ok(fetched) => {
+                gate.succeeded(host);
+                return Attempted {
+                    result: Ok(fetched),
+                    attempts,
+                };
+            }
             Err(failure) => failure,
         };
         if !failure.kind.is_retryable() || attempts > policy.retries {
-            return Attempted { result: Err(failure), attempts };
+            return Attempted {
+                result: Err(failure),
+                attempts,
+            };
         }
         let wait = match failure.retry_after {
             Some(asked) if asked > policy.max_retry_after => {
                 let mut failure = failure;
-                failure.message = format!("Retry-After of {}s is longer than the {}s allowed", asked.as_secs(), policy.max_retry_after.as_secs());
+                failure.message = format!(
+                    "Retry-After of {}s is longer than the {}s allowed",
+                    asked.as_secs(),
+                    policy.max_retry_after.as_secs()
+                );
                 failure.kind = FailureKind::RetryAfterTooLong;
-                return Attempted { result: Err(failure), attempts };
+                return Attempted {
+                    result: Err(failure),
+                    attempts,
+                };
             }
             Some(asked) => asked,
             None => backoff(attempts, policy.backoff_base, policy.backoff_max),
@@ -91,8 +107,9 @@ pub async fn fetch_with_retries(
         }
         tracing::debug!(message = "Retrying.", %url, attempt = attempts, reason = %failure.kind.label(), wait_ms = wait.as_millis() as u64);
         if failure.kind.is_overload() {
-            // The host said it is overloaded: nobody sends it anything until the wait is over.
-            gate.pause_host(host, Instant::now() + wait);
+            // The host said it is overloaded: nobody sends it anything until the wait is
+            // over, and then fewer at once.
+            gate.overloaded(host, Instant::now() + wait);
         } else {
             tokio::time::sleep(wait).await;
         }

@@ -31,13 +31,20 @@ pub(crate) async fn read_capped(
             ));
         }
     }
-    let capacity = response.content_length().unwrap_or(64 * 1024).min(max_bytes);
+    let capacity = response
+        .content_length()
+        .unwrap_or(64 * 1024)
+        .min(max_bytes);
     // Invariant: `capacity` is at most `max_bytes`, itself a body size that fits in memory.
     let mut body = BytesMut::with_capacity(usize::try_from(capacity).unwrap_or(usize::MAX));
     loop {
         let chunk = match tokio::time::timeout_at(deadline, response.chunk()).await {
             Err(_) => {
-                return Err(FetchFailure::new(FailureKind::Timeout, "body not finished in time", url));
+                return Err(FetchFailure::new(
+                    FailureKind::Timeout,
+                    "body not finished in time",
+                    url,
+                ));
             }
             Ok(Err(error)) => return Err(FetchFailure::from_reqwest(&error, url)),
             Ok(Ok(None)) => return Ok(body.freeze()),
@@ -135,7 +142,7 @@ mod tests {
     use super::*;
 
     fn gzip(data: &[u8]) -> Bytes {
-        let mut enc = GzEncoder::new(Vec::new(), Compression::fast());
+        let mut enc = GzEncoder::new(Vec::new(), Compression::best());
         enc.write_all(data).unwrap();
         Bytes::from(enc.finish().unwrap())
     }
@@ -150,17 +157,27 @@ mod tests {
 
     #[test]
     fn gzip_and_deflate_are_decoded() {
-        assert_eq!(&decode_body(gzip(b"page"), Some("gzip"), 100).unwrap()[..], b"page");
+        assert_eq!(
+            &decode_body(gzip(b"page"), Some("gzip"), 100).unwrap()[..],
+            b"page"
+        );
         let mut enc = ZlibEncoder::new(Vec::new(), Compression::fast());
         enc.write_all(b"zlib page").unwrap();
         let zlib = Bytes::from(enc.finish().unwrap());
-        assert_eq!(&decode_body(zlib, Some("Deflate"), 100).unwrap()[..], b"zlib page");
+        assert_eq!(
+            &decode_body(zlib, Some("Deflate"), 100).unwrap()[..],
+            b"zlib page"
+        );
     }
 
     #[test]
     fn a_decompression_bomb_is_cut_at_the_limit() {
         let bomb = gzip(&vec![0u8; 10 * 1024 * 1024]);
-        assert!(bomb.len() < 20_000, "the bomb is small on the wire");
+        assert!(
+            bomb.len() < 100_000,
+            "the bomb is small on the wire: {}",
+            bomb.len()
+        );
         let err = decode_body(bomb, Some("gzip"), 1024 * 1024).unwrap_err();
         assert_eq!(err.kind, FailureKind::BodyTooLarge);
     }

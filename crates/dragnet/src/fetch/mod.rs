@@ -11,7 +11,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use http::header::{ACCEPT, ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE, LOCATION, RETRY_AFTER};
+use http::header::{
+    ACCEPT, ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE, LOCATION, RETRY_AFTER,
+};
 use http::{HeaderMap, HeaderValue};
 use tokio::time::Instant;
 use url::Url;
@@ -87,7 +89,10 @@ impl Fetcher {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut headers = HeaderMap::new();
         headers.insert(ACCEPT, HeaderValue::from_static(ACCEPT_VALUE));
-        headers.insert(ACCEPT_ENCODING, HeaderValue::from_static(ACCEPT_ENCODING_VALUE));
+        headers.insert(
+            ACCEPT_ENCODING,
+            HeaderValue::from_static(ACCEPT_ENCODING_VALUE),
+        );
         let mut builder = reqwest::Client::builder()
             .user_agent(config.user_agent.clone())
             .default_headers(headers)
@@ -132,7 +137,11 @@ impl Fetcher {
                 }
             };
             match hop {
-                Hop::Done { status, headers, raw_body } => {
+                Hop::Done {
+                    status,
+                    headers,
+                    raw_body,
+                } => {
                     return Ok(Fetched {
                         url: url.clone(),
                         final_url: current,
@@ -152,7 +161,8 @@ impl Fetcher {
                         None
                     };
                     if let Some(message) = limit {
-                        let mut failure = FetchFailure::new(FailureKind::RedirectLimit, message, &current);
+                        let mut failure =
+                            FetchFailure::new(FailureKind::RedirectLimit, message, &current);
                         failure.elapsed = started.elapsed();
                         return Err(failure);
                     }
@@ -165,7 +175,11 @@ impl Fetcher {
 
     async fn fetch_hop(&self, url: &Url, deadline: Instant) -> Result<Hop, FetchFailure> {
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(FetchFailure::new(FailureKind::BadUrl, "not an http(s) URL", url));
+            return Err(FetchFailure::new(
+                FailureKind::BadUrl,
+                "not an http(s) URL",
+                url,
+            ));
         }
         resolve::check_literal(url, self.allow_private)
             .map_err(|message| FetchFailure::new(FailureKind::PrivateAddress, message, url))?;
@@ -185,10 +199,18 @@ impl Fetcher {
             let location = header_str(response.headers(), LOCATION.as_str()).map(str::to_owned);
             let _ = body::read_capped(response, ERROR_BODY_DRAIN, deadline, url).await;
             let Some(location) = location else {
-                return Err(FetchFailure::new(FailureKind::BadRedirect, "redirect without Location", url));
+                return Err(FetchFailure::new(
+                    FailureKind::BadRedirect,
+                    "redirect without Location",
+                    url,
+                ));
             };
             return url.join(location.trim()).map(Hop::Redirect).map_err(|e| {
-                FetchFailure::new(FailureKind::BadRedirect, format!("bad Location {location:?}: {e}"), url)
+                FetchFailure::new(
+                    FailureKind::BadRedirect,
+                    format!("bad Location {location:?}: {e}"),
+                    url,
+                )
             });
         }
         if !status.is_success() {

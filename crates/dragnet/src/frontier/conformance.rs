@@ -44,16 +44,27 @@ pub async fn dedups_on_canonical_key<F: Frontier>(frontier: F) {
         .await
         .expect("add");
     assert_eq!(added, 2, "canonical duplicates must be dropped");
-    assert_eq!(frontier.add(vec![request("http://EXAMPLE.com/d", 0)]).await.expect("add"), 0);
+    assert_eq!(
+        frontier
+            .add(vec![request("http://EXAMPLE.com/d", 0)])
+            .await
+            .expect("add"),
+        0
+    );
     let leases = lease_all(&frontier).await;
     let urls: Vec<&str> = leases.iter().map(|l| l.request.url.as_str()).collect();
-    assert!(urls.contains(&"http://example.com/a/c#top"), "the URL as found is requested: {urls:?}");
+    assert!(
+        urls.contains(&"http://example.com/a/c#top"),
+        "the URL as found is requested: {urls:?}"
+    );
     assert_eq!(leases.len(), 2);
 }
 
 /// A URL is handed out once; counts follow it through every state.
 pub async fn leases_are_exclusive_and_counted<F: Frontier>(frontier: F) {
-    let urls: Vec<CrawlRequest> = (0..20).map(|i| request(&format!("http://h{}.test/{i}", i % 3), 0)).collect();
+    let urls: Vec<CrawlRequest> = (0..20)
+        .map(|i| request(&format!("http://h{}.test/{i}", i % 3), 0))
+        .collect();
     assert_eq!(frontier.add(urls).await.expect("add"), 20);
     let counts = frontier.counts().await.expect("counts");
     assert_eq!((counts.queued, counts.leased, counts.done), (20, 0, 0));
@@ -68,21 +79,33 @@ pub async fn leases_are_exclusive_and_counted<F: Frontier>(frontier: F) {
     assert!(!counts.is_finished());
     for (i, lease) in leases.iter().enumerate() {
         let outcome = if i % 4 == 0 {
-            Outcome::Failed { reason: "http_404".into(), attempts: 1 }
+            Outcome::Failed {
+                reason: "http_404".into(),
+                attempts: 1,
+            }
         } else {
             Outcome::Done { attempts: 1 }
         };
-        frontier.complete(lease, outcome, Vec::new()).await.expect("complete");
+        frontier
+            .complete(lease, outcome, Vec::new())
+            .await
+            .expect("complete");
     }
     let counts = frontier.counts().await.expect("counts");
-    assert_eq!((counts.queued, counts.leased, counts.done, counts.failed), (0, 0, 15, 5));
+    assert_eq!(
+        (counts.queued, counts.leased, counts.done, counts.failed),
+        (0, 0, 15, 5)
+    );
     assert!(counts.is_finished());
     assert_eq!(counts.seen(), 20);
 }
 
 /// Completing records the outcome and queues new discoveries, dropping seen ones.
 pub async fn complete_adds_discovered<F: Frontier>(frontier: F) {
-    frontier.add(vec![request("http://a.test/", 0)]).await.expect("add");
+    frontier
+        .add(vec![request("http://a.test/", 0)])
+        .await
+        .expect("add");
     let lease = frontier.lease(10).await.expect("lease").remove(0);
     let discovered = vec![
         request("http://a.test/", 1),
@@ -104,39 +127,82 @@ pub async fn complete_adds_discovered<F: Frontier>(frontier: F) {
 
 /// A lease that is no longer current cannot record a result (fencing).
 pub async fn stale_leases_are_refused<F: Frontier>(frontier: F) {
-    frontier.add(vec![request("http://a.test/1", 0)]).await.expect("add");
+    frontier
+        .add(vec![request("http://a.test/1", 0)])
+        .await
+        .expect("add");
     let lease = frontier.lease(1).await.expect("lease").remove(0);
-    frontier.complete(&lease, Outcome::Done { attempts: 1 }, Vec::new()).await.expect("complete");
-    let again = frontier.complete(&lease, Outcome::Done { attempts: 1 }, vec![request("http://a.test/2", 1)]).await;
-    assert!(matches!(again, Err(FrontierError::StaleLease { .. })), "second completion: {again:?}");
-    let forged = Lease { token: lease.token + 1000, ..lease.clone() };
-    assert!(frontier.release(&forged).await.is_err(), "a forged token is refused");
+    frontier
+        .complete(&lease, Outcome::Done { attempts: 1 }, Vec::new())
+        .await
+        .expect("complete");
+    let again = frontier
+        .complete(
+            &lease,
+            Outcome::Done { attempts: 1 },
+            vec![request("http://a.test/2", 1)],
+        )
+        .await;
+    assert!(
+        matches!(again, Err(FrontierError::StaleLease { .. })),
+        "second completion: {again:?}"
+    );
+    let forged = Lease {
+        token: lease.token + 1000,
+        ..lease.clone()
+    };
+    assert!(
+        frontier.release(&forged).await.is_err(),
+        "a forged token is refused"
+    );
     let counts = frontier.counts().await.expect("counts");
-    assert_eq!((counts.done, counts.queued), (1, 0), "the refused completion recorded nothing");
+    assert_eq!(
+        (counts.done, counts.queued),
+        (1, 0),
+        "the refused completion recorded nothing"
+    );
 }
 
 /// Released work goes back to the queue and is leased again with a new token.
 pub async fn release_requeues<F: Frontier>(frontier: F) {
-    frontier.add(vec![request("http://a.test/1", 0), request("http://a.test/2", 0)]).await.expect("add");
+    frontier
+        .add(vec![
+            request("http://a.test/1", 0),
+            request("http://a.test/2", 0),
+        ])
+        .await
+        .expect("add");
     let first = frontier.lease(1).await.expect("lease").remove(0);
     frontier.release(&first).await.expect("release");
     let counts = frontier.counts().await.expect("counts");
     assert_eq!((counts.queued, counts.leased), (2, 0));
     let again = lease_all(&frontier).await;
     assert_eq!(again.len(), 2);
-    let same = again.iter().find(|l| l.key == first.key).expect("released URL is leased again");
+    let same = again
+        .iter()
+        .find(|l| l.key == first.key)
+        .expect("released URL is leased again");
     assert_ne!(same.token, first.token, "a new lease gets a new token");
-    assert!(frontier.complete(&first, Outcome::Done { attempts: 1 }, Vec::new()).await.is_err());
+    assert!(
+        frontier
+            .complete(&first, Outcome::Done { attempts: 1 }, Vec::new())
+            .await
+            .is_err()
+    );
 }
 
 /// Hosts take turns: a big host does not starve a small one.
 pub async fn hosts_take_turns<F: Frontier>(frontier: F) {
-    let mut urls: Vec<CrawlRequest> = (0..50).map(|i| request(&format!("http://big.test/{i}"), 0)).collect();
+    let mut urls: Vec<CrawlRequest> = (0..50)
+        .map(|i| request(&format!("http://big.test/{i}"), 0))
+        .collect();
     urls.push(request("http://small.test/1", 0));
     frontier.add(urls).await.expect("add");
     let first = frontier.lease(4).await.expect("lease");
     assert!(
-        first.iter().any(|l| l.request.url.host_str() == Some("small.test")),
+        first
+            .iter()
+            .any(|l| l.request.url.host_str() == Some("small.test")),
         "the small host is served within the first lease batch"
     );
 }

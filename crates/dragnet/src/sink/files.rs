@@ -27,11 +27,18 @@ pub struct FilesSink {
 impl FilesSink {
     /// A sink writing into `dir`, which must exist.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into(), names: HashMap::new() }
+        Self {
+            dir: dir.into(),
+            names: HashMap::new(),
+        }
     }
 
     fn io_error(path: &Path, source: std::io::Error) -> SinkError {
-        SinkError::Io { sink: NAME, path: path.to_owned(), source }
+        SinkError::Io {
+            sink: NAME,
+            path: path.to_owned(),
+            source,
+        }
     }
 
     /// The name for `url`: the plain name if free (or already this URL's), else the
@@ -44,8 +51,15 @@ impl FilesSink {
         };
         // Belt and braces: the name must be a single normal path component.
         let mut components = Path::new(&name).components();
-        let single = matches!((components.next(), components.next()), (Some(Component::Normal(_)), None));
-        let name = if single && !name.starts_with('.') { name } else { with_collision_suffix("page", url) };
+        let single = matches!(
+            (components.next(), components.next()),
+            (Some(Component::Normal(_)), None)
+        );
+        let name = if single && !name.starts_with('.') {
+            name
+        } else {
+            with_collision_suffix("page", url)
+        };
         self.names.insert(name.clone(), url.clone());
         name
     }
@@ -83,9 +97,12 @@ mod tests {
     fn saves_by_last_segment_and_suffixes_collisions() {
         let dir = tempfile::tempdir().unwrap();
         let mut sink = FilesSink::new(dir.path());
-        sink.write(&record("http://a.test/wiki/China", Some(b"one"))).unwrap();
-        sink.write(&record("http://b.test/other/China", Some(b"two"))).unwrap();
-        sink.write(&record("http://a.test/wiki/Gone", None)).unwrap();
+        sink.write(&record("http://a.test/wiki/China", Some(b"one")))
+            .unwrap();
+        sink.write(&record("http://b.test/other/China", Some(b"two")))
+            .unwrap();
+        sink.write(&record("http://a.test/wiki/Gone", None))
+            .unwrap();
         sink.finish().unwrap();
         assert_eq!(fs::read(dir.path().join("China.html")).unwrap(), b"one");
         let mut names: Vec<String> = fs::read_dir(dir.path())
@@ -94,9 +111,13 @@ mod tests {
             .collect();
         names.sort();
         assert_eq!(names.len(), 2, "failed pages are not saved: {names:?}");
-        assert!(names[1].starts_with("China~") && names[1].ends_with(".html"), "{names:?}");
+        assert!(
+            names[1].starts_with("China~") && names[1].ends_with(".html"),
+            "{names:?}"
+        );
         // The same URL again overwrites its own file rather than taking a new name.
-        sink.write(&record("http://a.test/wiki/China", Some(b"three"))).unwrap();
+        sink.write(&record("http://a.test/wiki/China", Some(b"three")))
+            .unwrap();
         assert_eq!(fs::read(dir.path().join("China.html")).unwrap(), b"three");
     }
 
@@ -115,7 +136,11 @@ mod tests {
         ] {
             sink.write(&record(url, Some(b"x"))).unwrap();
         }
-        assert_eq!(fs::read_dir(root.path()).unwrap().count(), 1, "nothing written beside the folder");
+        assert_eq!(
+            fs::read_dir(root.path()).unwrap().count(),
+            1,
+            "nothing written beside the folder"
+        );
         for entry in fs::read_dir(&dir).unwrap() {
             let name = entry.unwrap().file_name().into_string().unwrap();
             assert!(!name.contains('/') && !name.starts_with('.'), "{name}");
@@ -125,7 +150,12 @@ mod tests {
     #[test]
     fn an_unwritable_folder_is_a_clear_error() {
         let mut sink = FilesSink::new("/nonexistent/dragnet-test");
-        let err = sink.write(&record("http://a.test/x", Some(b"x"))).unwrap_err();
-        assert!(err.to_string().contains("/nonexistent/dragnet-test"), "{err}");
+        let err = sink
+            .write(&record("http://a.test/x", Some(b"x")))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("/nonexistent/dragnet-test"),
+            "{err}"
+        );
     }
 }

@@ -133,7 +133,11 @@ impl SinkSet {
                     }
                     sink.finish()
                 })
-                .map_err(|source| SinkError::Io { sink: name, path: PathBuf::new(), source })?;
+                .map_err(|source| SinkError::Io {
+                    sink: name,
+                    path: PathBuf::new(),
+                    source,
+                })?;
             senders.push((name, tx));
             threads.push(thread);
         }
@@ -164,7 +168,11 @@ impl SinkSet {
         let joined = tokio::task::spawn_blocking(move || {
             threads
                 .into_iter()
-                .map(|thread| thread.join().unwrap_or(Err(SinkError::Stopped { sink: "sink thread (panicked)" })))
+                .map(|thread| {
+                    thread.join().unwrap_or(Err(SinkError::Stopped {
+                        sink: "sink thread (panicked)",
+                    }))
+                })
                 .collect::<Vec<_>>()
         })
         .await
@@ -192,7 +200,11 @@ pub(crate) mod tests {
             sha256: body.map(|_| "00".into()),
             is_html: true,
             canonical: None,
-            error: if body.is_none() { Some("http_404".into()) } else { None },
+            error: if body.is_none() {
+                Some("http_404".into())
+            } else {
+                None
+            },
             error_message: None,
         }
     }
@@ -219,13 +231,29 @@ pub(crate) mod tests {
         let set = SinkSet::start(vec![Box::new(Failing)]).unwrap();
         let mut stopped = false;
         for _ in 0..(SINK_CHANNEL_CAPACITY * 2 + 2) {
-            if set.send(Arc::new(record("http://a.test/", Some(b"x")))).await.is_err() {
+            if set
+                .send(Arc::new(record("http://a.test/", Some(b"x"))))
+                .await
+                .is_err()
+            {
                 stopped = true;
                 break;
             }
         }
-        assert!(stopped, "sending to a failed sink errors instead of blocking forever");
+        assert!(
+            stopped,
+            "sending to a failed sink errors instead of blocking forever"
+        );
         let err = set.finish().await.unwrap_err();
-        assert!(matches!(err, SinkError::Io { sink: "failing", .. }), "{err:?}");
+        assert!(
+            matches!(
+                err,
+                SinkError::Io {
+                    sink: "failing",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
     }
 }

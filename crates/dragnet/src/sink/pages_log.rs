@@ -52,12 +52,24 @@ impl PagesLog {
             .create(true)
             .append(true)
             .open(&path)
-            .map_err(|source| SinkError::Io { sink: NAME, path: path.clone(), source })?;
-        Ok(Self { path, out: BufWriter::new(file), unflushed: 0 })
+            .map_err(|source| SinkError::Io {
+                sink: NAME,
+                path: path.clone(),
+                source,
+            })?;
+        Ok(Self {
+            path,
+            out: BufWriter::new(file),
+            unflushed: 0,
+        })
     }
 
     fn io_error(&self, source: std::io::Error) -> SinkError {
-        SinkError::Io { sink: NAME, path: self.path.clone(), source }
+        SinkError::Io {
+            sink: NAME,
+            path: self.path.clone(),
+            source,
+        }
     }
 }
 
@@ -110,12 +122,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("pages.jsonl");
         let mut log = PagesLog::create(&path).unwrap();
-        log.write(&record("http://a.test/ok", Some(b"body"))).unwrap();
+        log.write(&record("http://a.test/ok", Some(b"body")))
+            .unwrap();
         log.write(&record("http://a.test/missing", None)).unwrap();
         log.finish().unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
-        let lines: Vec<serde_json::Value> =
-            text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0]["url"], "http://a.test/ok");
         assert_eq!(lines[0]["status"], 200);

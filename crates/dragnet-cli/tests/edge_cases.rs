@@ -1,0 +1,181 @@
+//! Bad input and odd servers: each ends as a recorded, reasoned per-URL failure or a clear
+//! fatal message, never a crash, a hang, or a file outside the output folder.
+
+mod common;
+
+use common::*;
+use dragnet_testsite::SiteConfig;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_file_names_stay_inside_the_output_folder() {
+    let site = site(SiteConfig::default()).await;
+    let base = site.base_url();
+    let long = "x".repeat(1000);
+    let paths = [
+        "/files/..%2F..%2Fetc%2Fpasswd".to_owned(),
+        "/files/..%2F..%2F..%2Ftmp%2Fescape.html".to_owned(),
+        "/files/%2e%2e".to_owned(),
+        "/files/".to_owned(),
+        "/files/a//".to_owned(),
+        format!("/files/{long}"),
+        "/files/a%3Ab%2Ac%3Fd%7Ce%22f%3Cg%3E".to_owned(),
+        "/files/CON".to_owned(),
+        "/files/%00nul".to_owned(),
+        "/files/.hidden".to_owned(),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("urls.txt");
+    let urls: Vec<String> = paths
+        .iter()
+        .map(|p| base.join(p).unwrap().to_string())
+        .collect();
+    std::fs::write(&list, urls.join("\n")).unwrap();
+    let out = dir.path().join("out");
+    let output = dragnet(args(&[
+        "fetch",
+        "--input",
+        list.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--allow-private",
+        "-q",
+    ]))
+    .await;
+    assert_ok(&output);
+
+    let log = pages_log(&out);
+    assert_eq!(failures(&log), Vec::<String>::new());
+    assert_eq!(log.len(), paths.len());
+    let outside: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        outside.len(),
+        2,
+        "only urls.txt and out/ beside each other: {outside:?}"
+    );
+    let names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(
+        names.len(),
+        paths.len() + 1,
+        "one file per URL plus pages.jsonl: {names:?}"
+    );
+    for name in &names {
+        assert!(
+            !name.contains('/') && !name.contains('\\') && !name.contains('\0'),
+            "{name:?}"
+        );
+        assert!(!name.starts_with('.'), "no hidden or dot names: {name:?}");
+        assert!(name.len() <= 255, "{} bytes", name.len());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirects_404s_loops_and_private_addresses_are_recorded_not_fatal() {
+    let site = site(SiteConfig::default()).await;
+    let base = site.base_url();
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("urls.txt");
+    let urls = [
+        base.join("/redirect/3").unwrap(),
+        base.join("/loop").unwrap(),
+        base.join("/no/such/page").unwrap(),
+    ];
+    let text: Vec<String> = urls.iter().map(ToString::to_string).collect();
+    std::fs::write(
+        &list,
+        format!("# a comment\n\n{}\nnot a url\n", text.join("\n")),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let output = dragnet(args(&[
+        "fetch",
+        "--input",
+        list.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--allow-private",
+        "-q",
+    ]))
+    .await;
+    assert_ok(&output);
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("line 6"),
+        "the bad line is reported"
+    );
+    let log = pages_log(&out);
+    let by_url = |u: &url::Url| {
+        log.iter()
+            .find(|l| l["url"] == u.as_str())
+            .unwrap_or_else(|| panic!("{u} logged"))
+    };
+    let redirected = by_url(&urls[0]);
+    assert_eq!(redirected["status"], 200);
+    assert_eq!(
+        redirected["final_url"],
+        base.join("/redirect/0").unwrap().as_str()
+    );
+    assert_eq!(by_url(&urls[1])["error"], "redirect_limit");
+    assert_eq!(by_url(&urls[2])["error"], "http_404");
+    assert_eq!(by_url(&urls[2])["attempts"], 1, "a 404 is not retried");
+
+    // Without --allow-private, loopback is refused: recorded, exit 0.
+    let refused = dir.path().join("refused");
+    let output = dragnet(args(&[
+        "fetch",
+        "--input",
+        list.to_str().unwrap(),
+        "--out",
+        refused.to_str().unwrap(),
+        "-q",
+    ]))
+    .await;
+    assert_ok(&output);
+    let log = pages_log(&refused);
+    assert!(
+        log.iter().all(|l| l["error"] == "private_address"),
+        "{:?}",
+        failures(&log)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fatal_errors_exit_non_zero_with_one_line() {
+    let site = site(SiteConfig::default()).await;
+    let list = site.list_url().to_string();
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["crawl", &list, "--follow", "td >>> a", "--allow-private"],
+            "invalid selector",
+        ),
+        (
+            &["crawl", "ftp://example.com/", "--allow-private"],
+            "only http and https",
+        ),
+        (
+            &[
+                "crawl",
+                &list,
+                "--out",
+                "/proc/dragnet-cannot-write-here",
+                "--allow-private",
+            ],
+            "/proc/dragnet-cannot-write-here",
+        ),
+        (
+            &["crawl", &list, "--timeout", "soon", "--allow-private"],
+            "--timeout",
+        ),
+    ];
+    for (argv, expected) in cases {
+        let output = dragnet(args(argv)).await;
+        assert_eq!(output.status.code(), Some(2), "{argv:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(expected), "{argv:?}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    }
+}
