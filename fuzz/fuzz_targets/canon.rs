@@ -9,8 +9,13 @@ use url::Url;
 
 fn check(canon: &Canonicalizer, url: &Url) {
     let key = canon.key(url);
-    let reparsed = Url::parse(&key).unwrap_or_else(|e| panic!("key {key:?} of {url} is not a URL: {e}"));
-    assert_eq!(canon.key(&reparsed), key, "key of {url} is not a fixed point");
+    let reparsed =
+        Url::parse(&key).unwrap_or_else(|e| panic!("key {key:?} of {url} is not a URL: {e}"));
+    assert_eq!(
+        canon.key(&reparsed),
+        key,
+        "key of {url} is not a fixed point"
+    );
 }
 
 fuzz_target!(|input: &str| {

@@ -33,7 +33,15 @@ fuzz_target!(|data: &[u8]| {
     let _ = decode_html(body, content_type);
     for selector in [&*ALL, &*ADJACENT] {
         let out = extract_bytes(body, content_type, &PAGE, selector);
-        assert!(out.links.iter().all(|u| matches!(u.scheme(), "http" | "https")));
-        assert!(out.canonical.iter().all(|u| matches!(u.scheme(), "http" | "https")));
+        assert!(
+            out.links
+                .iter()
+                .all(|u| matches!(u.scheme(), "http" | "https"))
+        );
+        assert!(
+            out.canonical
+                .iter()
+                .all(|u| matches!(u.scheme(), "http" | "https"))
+        );
     }
 });

@@ -9,7 +9,10 @@ use url::Url;
 fn assert_safe(name: &str, url: &Url) {
     assert!(!name.is_empty(), "{url}");
     assert!(!name.contains(['/', '\\', '\0']), "{name:?} from {url}");
-    assert!(name != "." && name != ".." && !name.starts_with('.'), "{name:?} from {url}");
+    assert!(
+        name != "." && name != ".." && !name.starts_with('.'),
+        "{name:?} from {url}"
+    );
     assert!(!name.ends_with(['.', ' ']), "{name:?} from {url}");
     assert!(name.len() <= 255, "{} bytes from {url}", name.len());
 }

@@ -35,7 +35,7 @@ pub(crate) enum Command {
 #[derive(Debug, Args)]
 pub(crate) struct CrawlArgs {
     /// Seed URLs (depth 0).
-    #[arg(required = true)]
+    #[arg(required_unless_present = "sitemap")]
     pub(crate) urls: Vec<String>,
     /// CSS selector for the links to follow (full CSS: `td .flagicon + a`). Default: every link.
     #[arg(long, value_name = "CSS")]
@@ -49,6 +49,25 @@ pub(crate) struct CrawlArgs {
     /// Same as --scope host.
     #[arg(long)]
     pub(crate) same_host: bool,
+    /// Seed from this sitemap or sitemap index (plain, gzip or text; repeatable).
+    #[arg(long, value_name = "URL")]
+    pub(crate) sitemap: Vec<String>,
+    /// Also seed from the `Sitemap:` lines of the seed hosts' robots.txt.
+    #[arg(long)]
+    pub(crate) sitemaps: bool,
+    /// Only crawl URLs matching this regular expression (repeatable: any may match).
+    #[arg(long, value_name = "REGEX")]
+    pub(crate) allow: Vec<String>,
+    /// Never crawl URLs matching this regular expression (repeatable).
+    #[arg(long, value_name = "REGEX")]
+    pub(crate) deny: Vec<String>,
+    /// Most pages queued per host.
+    #[arg(long, value_name = "N")]
+    pub(crate) max_pages_per_host: Option<u64>,
+    /// Query parameters ignored when deciding whether two URLs are the same page
+    /// (globs, repeatable): --strip-query 'utm_*' --strip-query sessionid
+    #[arg(long, value_name = "GLOB")]
+    pub(crate) strip_query: Vec<String>,
     #[command(flatten)]
     pub(crate) output: OutputArgs,
     #[command(flatten)]
@@ -140,4 +159,13 @@ pub(crate) struct Knobs {
     /// Resolve HOST:PORT to ADDR, like curl: --resolve example.com:443:127.0.0.2 (repeatable).
     #[arg(long, value_name = "HOST:PORT:ADDR")]
     pub(crate) resolve: Vec<String>,
+    /// robots.txt: obey (RFC 9309) or ignore.
+    #[arg(long, value_name = "obey|ignore", default_value = "obey")]
+    pub(crate) robots: String,
+    /// Longest robots.txt Crawl-delay honoured, e.g. 10s.
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) max_crawl_delay: Option<String>,
+    /// Minimum gap between request starts to one host, e.g. 500ms (Crawl-delay may ask more).
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) delay: Option<String>,
 }

@@ -17,7 +17,8 @@ use dragnet::{Config, LinkSelector};
 
 use crate::args::{Cli, Command, CrawlArgs, FetchArgs, LinksArgs};
 use crate::settings::{
-    apply_knobs, apply_output, parse_scope, parse_selector, parse_url, read_url_list,
+    apply_knobs, apply_output, parse_patterns, parse_scope, parse_selector, parse_url,
+    read_url_list,
 };
 
 fn main() -> ExitCode {
@@ -70,6 +71,16 @@ async fn crawl(args: CrawlArgs, quiet: bool) -> Result<ExitCode> {
     });
     config.max_depth = args.depth;
     config.scope = parse_scope(&args.scope, args.same_host)?;
+    config.sitemaps = args
+        .sitemap
+        .iter()
+        .map(|u| parse_url(u))
+        .collect::<Result<_>>()?;
+    config.robots_sitemaps = args.sitemaps;
+    config.allow = parse_patterns(&args.allow, "--allow")?;
+    config.deny = parse_patterns(&args.deny, "--deny")?;
+    config.max_pages_per_host = args.max_pages_per_host;
+    config.strip_query = args.strip_query.clone();
     apply_knobs(&mut config, &args.knobs)?;
     apply_output(&mut config, &args.output);
     run::crawl_and_report(config, args.output.summary_json.as_deref(), quiet).await

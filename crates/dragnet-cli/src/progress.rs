@@ -99,8 +99,12 @@ fn line(s: &StatsSnapshot) -> String {
 /// The end-of-crawl summary, for people.
 pub(crate) fn summary_text(summary: &Summary) -> String {
     let mut text = format!(
-        "dragnet: {} pages ok, {} failed in {:.2} s ({:.1} pages/s)\n",
-        summary.pages_ok, summary.pages_failed, summary.wall_secs, summary.pages_per_sec
+        "dragnet: {} pages ok, {} failed, {} skipped in {:.2} s ({:.1} pages/s)\n",
+        summary.pages_ok,
+        summary.pages_failed,
+        summary.pages_skipped,
+        summary.wall_secs,
+        summary.pages_per_sec
     );
     text += &format!(
         "  {}  latency p50 {} ms, p95 {} ms, max {} ms\n",
@@ -124,6 +128,22 @@ pub(crate) fn summary_text(summary: &Summary) -> String {
             .map(|(reason, n)| format!("{reason} ×{n}"))
             .collect();
         text += &format!("  failures: {}\n", reasons.join(", "));
+    }
+    if !summary.skipped_by_reason.is_empty() {
+        let reasons: Vec<String> = summary
+            .skipped_by_reason
+            .iter()
+            .map(|(reason, n)| format!("{reason} ×{n}"))
+            .collect();
+        text += &format!("  skipped: {}\n", reasons.join(", "));
+    }
+    if !summary.links_dropped_by_reason.is_empty() {
+        let reasons: Vec<String> = summary
+            .links_dropped_by_reason
+            .iter()
+            .map(|(reason, n)| format!("{reason} ×{n}"))
+            .collect();
+        text += &format!("  links not followed: {}\n", reasons.join(", "));
     }
     if summary.interrupted {
         text += "  interrupted: stopped before the frontier was empty\n";

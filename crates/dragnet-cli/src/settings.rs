@@ -61,6 +61,17 @@ pub(crate) fn apply_knobs(config: &mut Config, knobs: &Knobs) -> Result<()> {
         config.user_agent = agent.clone();
     }
     config.max_pages = knobs.max_pages;
+    config.obey_robots = match knobs.robots.as_str() {
+        "obey" => true,
+        "ignore" => false,
+        other => bail!("--robots {other:?}: expected obey or ignore"),
+    };
+    if let Some(text) = &knobs.max_crawl_delay {
+        config.max_crawl_delay = parse_duration(text).context("--max-crawl-delay")?;
+    }
+    if let Some(text) = &knobs.delay {
+        config.delay = parse_duration(text).context("--delay")?;
+    }
     config.allow_private = knobs.allow_private;
     config.resolve = knobs
         .resolve
@@ -68,6 +79,17 @@ pub(crate) fn apply_knobs(config: &mut Config, knobs: &Knobs) -> Result<()> {
         .map(|entry| parse_resolve(entry).with_context(|| format!("--resolve {entry:?}")))
         .collect::<Result<_>>()?;
     Ok(())
+}
+
+/// Compiles `--allow`/`--deny` patterns, naming the flag and pattern that is invalid.
+pub(crate) fn parse_patterns(patterns: &[String], flag: &str) -> Result<Vec<regex::Regex>> {
+    patterns
+        .iter()
+        .map(|p| {
+            regex::Regex::new(p)
+                .with_context(|| format!("{flag} {p:?}: invalid regular expression"))
+        })
+        .collect()
 }
 
 /// Sets the output paths: pages into DIR, the pages log beside them unless named.
@@ -240,6 +262,9 @@ mod tests {
             max_pages: None,
             allow_private: false,
             resolve: Vec::new(),
+            robots: "obey".into(),
+            max_crawl_delay: None,
+            delay: None,
         };
         apply_knobs(&mut config, &knobs).unwrap();
         assert_eq!((config.concurrency, config.per_host), (128, 128));

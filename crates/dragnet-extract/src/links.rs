@@ -20,7 +20,7 @@ use crate::parse::{MAX_DEPTH, parse_document};
 const ALL_LINKS_CSS: &str = "a[href], area[href]";
 
 /// Longest link (in bytes, as written in the page) that is followed. Longer ones are skipped and
-/// counted: no server handles them, and a hostile page could otherwise push megabyte URLs into
+/// counted: few servers accept URLs that long, and a hostile page could otherwise push megabyte URLs into
 /// the frontier.
 pub const MAX_LINK_LEN: usize = 8 * 1024;
 
@@ -92,16 +92,16 @@ pub struct Extracted {
     /// non-HTTP scheme (`javascript:`, `mailto:`, `data:`, `tel:`, ...), or longer than
     /// [`MAX_LINK_LEN`].
     pub skipped_links: u64,
-    /// Start tags ignored because they would have nested elements more than 512 deep. Zero on
-    /// real pages; non-zero marks a hostile or broken page (parsing such nesting is quadratic,
-    /// so the tree is capped the way browsers cap it).
+    /// Start tags ignored to keep parsing linear: those that would nest elements more than 512
+    /// deep (as browsers cap it), and all after the page created more elements than it has bytes.
+    /// Zero on real pages; non-zero marks a hostile or broken page.
     pub dropped_deep_tags: u64,
 }
 
 /// Parses once and extracts everything from that one parse.
 ///
-/// Links: for each element matched by `follow`, take `href` (a, area, link) or else `src`; resolve
-/// it against the first `<base href>` (itself resolved against `page_url`) or `page_url`, after
+/// Links: for each element matched by `follow`, take its `href` (a, area, link) or, if it has
+/// none, its `src` (img, script, iframe, ...); resolve it against the first `<base href>` (itself resolved against `page_url`) or `page_url`, after
 /// trimming surrounding whitespace as browsers do. Query strings are UTF-8 encoded; use
 /// [`extract_bytes`] to get a browser's behaviour on non-UTF-8 pages.
 pub fn extract(html: &str, page_url: &Url, follow: &LinkSelector) -> Extracted {
@@ -134,11 +134,9 @@ fn extract_with_encoding(
     let query_encoding = encoding
         .map(Encoding::output_encoding)
         .filter(|&e| e != encoding_rs::UTF_8);
-    let encode_query: &dyn Fn(&str) -> Cow<'_, [u8]> = &|s: &str| match query_encoding {
-        Some(encoding) => encoding.encode(s).0,
-        None => Cow::Borrowed(s.as_bytes()),
-    };
-    let encode_query: EncodingOverride<'_> = query_encoding.map(|_| encode_query);
+    let encoding = query_encoding.unwrap_or(encoding_rs::UTF_8);
+    let encode: &dyn Fn(&str) -> Cow<'_, [u8]> = &move |s: &str| encoding.encode(s).0;
+    let encode_query: EncodingOverride<'_> = query_encoding.map(|_| encode);
 
     let head = HeadInfo::scan(&doc);
     let base = head

@@ -1,4 +1,4 @@
-//! HTML parsing with a bound on nesting depth.
+//! HTML parsing with bounds on nesting depth and element count, so that it stays linear.
 //!
 //! html5ever (behind scraper) walks its stack of open elements for many start tags (e.g. every
 //! `<div>` checks for an open `<p>` "in button scope"), so a page of N nested elements costs
@@ -8,6 +8,14 @@
 //! Pages from the real web never get near it (their trees are tens of levels deep); hostile ones
 //! are parsed in linear time, with the dropped tags counted.
 //!
+//! One html5ever mechanism deepens the tree without start tags: "reconstruct the active formatting
+//! elements" re-creates every remembered `<b>`, `<i>`, `<font>`... at once, and a page can make
+//! it remember thousands (`<p><b id=1></p><p><b id=2></p>...`: 270 KB took 18 s and millions of
+//! nodes in plain scraper). Two limits stop that; past either, the rest of the page is ignored:
+//! one token may create at most [`MAX_CREATED_PER_TOKEN`] elements (real pages re-create a few
+//! misnested formatting elements at most), and a page at most [`ELEMENTS_PER_BYTE`] elements
+//! per input byte plus a constant (real pages create one per tens of bytes).
+//!
 //! The depth is measured, not guessed from the bytes: a wrapper around scraper's tree sink records
 //! the depth of every element as it is attached, and every attachment reveals the depth of the
 //! node the tree builder is inserting into (its current node). So raw text, comments, implied end
@@ -16,68 +24,47 @@
 //! the tree builder a probe comment, which it inserts at its current node, and the sink records
 //! where it went instead of attaching it.
 
-use std::borrow::Cow;
-use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::cell::Cell;
 
 use html5ever::buffer_queue::BufferQueue;
 use html5ever::tendril::StrTendril;
 use html5ever::tokenizer::{TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts};
-use html5ever::tree_builder::{
-    ElementFlags, NodeOrText, QuirksMode, TreeBuilder, TreeBuilderOpts, TreeSink,
-};
-use html5ever::{Attribute, QualName, TokenizerResult, local_name};
-use scraper::{Html, HtmlTreeSink};
+use html5ever::tree_builder::{TreeBuilder, TreeBuilderOpts, TreeSink};
+use html5ever::{TokenizerResult, local_name};
+use scraper::Html;
 
-/// Deepest element nesting kept (Blink's limit). Start tags below this depth are dropped.
+mod sink;
+
+use sink::{DepthSink, Handle};
+
+/// Deepest element nesting kept (Blink's limit). Start tags that would go deeper are dropped.
 pub(crate) const MAX_DEPTH: u32 = 512;
 
-type Handle = <HtmlTreeSink as TreeSink>::Handle;
+/// Element budget per input byte. The densest honest markup (`<p><p><p>`, stray `</p>`s that
+/// each create a `<p>`) creates one element per 3-4 bytes.
+const ELEMENTS_PER_BYTE: u64 = 1;
 
-/// Node handles are small sequential integers chosen by the parser, not by the page, so a
-/// multiplicative hash is enough, and much cheaper than SipHash on this per-element path.
-#[derive(Default)]
-struct HandleHasher(u64);
+/// Element budget every page gets on top of the per-byte one (implied `<html>`, `<tbody>`, ...).
+const ELEMENTS_BASE: u64 = 10_000;
 
-impl Hasher for HandleHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.write_u64(u64::from(byte));
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-
-    fn write_usize(&mut self, n: usize) {
-        // usize is at most 64 bits on every supported target.
-        self.write_u64(n as u64);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type DepthMap = HashMap<Handle, u32, BuildHasherDefault<HandleHasher>>;
+/// Most elements one token may create: itself, implied parents (`<td>` alone creates `<tbody>`,
+/// `<tr>`, `<td>`) and re-created formatting elements (legacy `<font>` soup can hold a few dozen
+/// distinct ones). More means a formatting-element bomb. It also bounds how far past
+/// [`MAX_DEPTH`] one re-creation can push the tree.
+const MAX_CREATED_PER_TOKEN: u64 = 64;
 
 /// Parses `html` as a document, like `Html::parse_document`, but never nesting elements deeper
-/// than `max_depth`. Returns the document and how many start tags were dropped to keep it so.
+/// than `max_depth` and never creating more elements than the budget. Returns the document and how
+/// many start tags were dropped to keep it so.
 pub(crate) fn parse_document(html: &str, max_depth: u32) -> (Html, u64) {
-    let sink = DepthSink {
-        inner: HtmlTreeSink::new(Html::new_document()),
-        depths: RefCell::new(DepthMap::default()),
-        current: Cell::new(0),
-        stale: Cell::new(false),
-        probing: Cell::new(false),
-        probe: Cell::new(None),
-    };
+    let sink = DepthSink::new();
     let filter = DepthFilter {
         builder: TreeBuilder::new(sink, TreeBuilderOpts::default()),
         max_depth,
+        max_elements: ELEMENTS_BASE
+            .saturating_add(ELEMENTS_PER_BYTE.saturating_mul(html.len() as u64)),
         dropped: Cell::new(0),
+        halted: Cell::new(false),
     };
     let tokenizer = Tokenizer::new(filter, TokenizerOpts::default());
     let input = BufferQueue::default();
@@ -87,10 +74,11 @@ pub(crate) fn parse_document(html: &str, max_depth: u32) -> (Html, u64) {
     while !matches!(tokenizer.feed(&input), TokenizerResult::Done) {}
     tokenizer.end();
     let dropped = tokenizer.sink.dropped.get();
-    (tokenizer.sink.builder.sink.inner.finish(), dropped)
+    (tokenizer.sink.builder.sink.finish(), dropped)
 }
 
-/// Elements that never stay open, so never deepen the tree.
+/// HTML elements that never stay open, so never deepen the tree. (In SVG or MathML the same
+/// names are ordinary elements that nest.)
 fn is_void(name: &html5ever::LocalName) -> bool {
     matches!(
         *name,
@@ -112,10 +100,6 @@ fn is_void(name: &html5ever::LocalName) -> bool {
             | local_name!("basefont")
             | local_name!("bgsound")
             | local_name!("frame")
-            // These three merge into the existing element rather than nesting.
-            | local_name!("html")
-            | local_name!("head")
-            | local_name!("body")
     )
 }
 
@@ -123,13 +107,26 @@ fn is_void(name: &html5ever::LocalName) -> bool {
 struct DepthFilter {
     builder: TreeBuilder<Handle, DepthSink>,
     max_depth: u32,
+    max_elements: u64,
     dropped: Cell<u64>,
+    /// Set once a limit was crossed: from then on only EOF reaches the tree builder.
+    halted: Cell<bool>,
 }
 
 impl DepthFilter {
+    /// Whether a start tag with this name cannot deepen the tree where it will be inserted.
+    fn stays_shallow(&self, name: &html5ever::LocalName) -> bool {
+        is_void(name)
+            && !self
+                .builder
+                .adjusted_current_node_present_but_not_in_html_namespace()
+    }
+
     /// Refreshes the sink's idea of the current depth by having the tree builder insert a comment
     /// at its current node. Only called near the limit after end tags, i.e. on hostile pages. A
-    /// comment changes no parser state that the following start tag would not change anyway.
+    /// comment changes no parser state that the following start tag would not change anyway. If
+    /// the comment lands where it says nothing (after `</body>`), the depth stays stale and the
+    /// start tag is dropped: erring towards dropping is what keeps parsing linear.
     fn probe(&self, line_number: u64) {
         let sink = &self.builder.sink;
         sink.probing.set(true);
@@ -138,7 +135,6 @@ impl DepthFilter {
             .builder
             .process_token(Token::CommentToken(StrTendril::new()), line_number);
         sink.probing.set(false);
-        sink.stale.set(false);
     }
 }
 
@@ -147,10 +143,22 @@ impl TokenSink for DepthFilter {
 
     fn process_token(&self, token: Token, line_number: u64) -> TokenSinkResult<Handle> {
         let sink = &self.builder.sink;
+        if self.halted.get() {
+            // Nothing more reaches the tree builder but EOF, so the document is finished
+            // properly.
+            match &token {
+                Token::EOFToken => return self.builder.process_token(token, line_number),
+                Token::TagToken(tag) if tag.kind == TagKind::StartTag => {
+                    self.dropped.set(self.dropped.get() + 1);
+                }
+                _ => {}
+            }
+            return TokenSinkResult::Continue;
+        }
         if let Token::TagToken(tag) = &token {
             match tag.kind {
                 TagKind::EndTag => sink.stale.set(true),
-                TagKind::StartTag if !is_void(&tag.name) => {
+                TagKind::StartTag if !self.stays_shallow(&tag.name) => {
                     if sink.current.get() >= self.max_depth && sink.stale.get() {
                         self.probe(line_number);
                     }
@@ -162,7 +170,13 @@ impl TokenSink for DepthFilter {
                 TagKind::StartTag => {}
             }
         }
-        self.builder.process_token(token, line_number)
+        let created_before = sink.created.get();
+        let result = self.builder.process_token(token, line_number);
+        let created = sink.created.get();
+        if created - created_before > MAX_CREATED_PER_TOKEN || created > self.max_elements {
+            self.halted.set(true);
+        }
+        result
     }
 
     fn end(&self) {
@@ -175,215 +189,10 @@ impl TokenSink for DepthFilter {
     }
 }
 
-/// scraper's tree sink, plus the depth of each element and of the current insertion point.
-struct DepthSink {
-    inner: HtmlTreeSink,
-    /// Depth of every element (and template contents) created so far; the document is 0.
-    depths: RefCell<DepthMap>,
-    /// Depth of the tree builder's current node, as last seen.
-    current: Cell<u32>,
-    /// Whether elements may have been popped since `current` was last seen.
-    stale: Cell<bool>,
-    /// Set while the filter's probe comment is in flight.
-    probing: Cell<bool>,
-    /// The probe comment: created once, never attached.
-    probe: Cell<Option<Handle>>,
-}
-
-impl DepthSink {
-    fn depth(&self, node: &Handle) -> u32 {
-        self.depths.borrow().get(node).copied().unwrap_or(0)
-    }
-
-    /// Whether `child` is the probe comment (which is recorded, never attached).
-    fn is_probe(&self, child: &NodeOrText<Handle>) -> bool {
-        self.probing.get()
-            && matches!(child, NodeOrText::AppendNode(node) if Some(*node) == self.probe.get())
-    }
-
-    /// `child` is being attached under a node at `parent_depth`, which the tree builder only does
-    /// to its current node (or, when foster parenting, next to the table it is in).
-    fn attached(&self, parent_depth: u32, child: &NodeOrText<Handle>) {
-        self.current.set(parent_depth);
-        self.stale.set(false);
-        if let NodeOrText::AppendNode(node) = child {
-            let mut depths = self.depths.borrow_mut();
-            // Only elements are in the map (see `create_element`): a comment does not deepen.
-            if let Some(depth) = depths.get_mut(node) {
-                *depth = parent_depth + 1;
-                // A new element becomes the current node (void ones are popped right after).
-                self.current.set(parent_depth + 1);
-            }
-        }
-    }
-}
-
-impl TreeSink for DepthSink {
-    type Handle = Handle;
-    type Output = Html;
-    type ElemName<'a> = <HtmlTreeSink as TreeSink>::ElemName<'a>;
-
-    fn finish(self) -> Html {
-        self.inner.finish()
-    }
-
-    fn parse_error(&self, _msg: Cow<'static, str>) {
-        // Not forwarded: scraper would keep every message, and a hostile page can produce one
-        // per byte. Nothing here reads them.
-    }
-
-    fn get_document(&self) -> Handle {
-        self.inner.get_document()
-    }
-
-    fn elem_name<'a>(&'a self, target: &'a Handle) -> Self::ElemName<'a> {
-        self.inner.elem_name(target)
-    }
-
-    fn create_element(&self, name: QualName, attrs: Vec<Attribute>, flags: ElementFlags) -> Handle {
-        let node = self.inner.create_element(name, attrs, flags);
-        self.depths.borrow_mut().insert(node, 0);
-        node
-    }
-
-    fn create_comment(&self, text: StrTendril) -> Handle {
-        if !self.probing.get() {
-            return self.inner.create_comment(text);
-        }
-        // One orphan node serves every probe, so probing allocates nothing per tag.
-        let probe = self
-            .probe
-            .get()
-            .unwrap_or_else(|| self.inner.create_comment(text));
-        self.probe.set(Some(probe));
-        probe
-    }
-
-    fn create_pi(&self, target: StrTendril, data: StrTendril) -> Handle {
-        self.inner.create_pi(target, data)
-    }
-
-    fn append(&self, parent: &Handle, child: NodeOrText<Handle>) {
-        self.attached(self.depth(parent), &child);
-        if !self.is_probe(&child) {
-            self.inner.append(parent, child);
-        }
-    }
-
-    fn append_based_on_parent_node(
-        &self,
-        element: &Handle,
-        prev_element: &Handle,
-        child: NodeOrText<Handle>,
-    ) {
-        // The same choice scraper makes, so that the depth follows where the node really goes.
-        let has_parent = self
-            .inner
-            .0
-            .borrow()
-            .tree
-            .get(*element)
-            .and_then(|node| node.parent())
-            .is_some();
-        if has_parent {
-            self.append_before_sibling(element, child);
-        } else {
-            self.append(prev_element, child);
-        }
-    }
-
-    fn append_doctype_to_document(&self, name: StrTendril, public: StrTendril, system: StrTendril) {
-        self.inner.append_doctype_to_document(name, public, system);
-    }
-
-    fn mark_script_already_started(&self, node: &Handle) {
-        self.inner.mark_script_already_started(node);
-    }
-
-    fn pop(&self, node: &Handle) {
-        self.current.set(self.depth(node).saturating_sub(1));
-        self.inner.pop(node);
-    }
-
-    fn get_template_contents(&self, target: &Handle) -> Handle {
-        let contents = self.inner.get_template_contents(target);
-        let depth = self.depth(target);
-        self.depths.borrow_mut().insert(contents, depth);
-        contents
-    }
-
-    fn same_node(&self, x: &Handle, y: &Handle) -> bool {
-        self.inner.same_node(x, y)
-    }
-
-    fn set_quirks_mode(&self, mode: QuirksMode) {
-        self.inner.set_quirks_mode(mode);
-    }
-
-    fn append_before_sibling(&self, sibling: &Handle, new_node: NodeOrText<Handle>) {
-        // Foster parenting: the new node goes beside `sibling`, at its depth.
-        let parent_depth = self.depth(sibling).saturating_sub(1);
-        self.attached(parent_depth, &new_node);
-        if !self.is_probe(&new_node) {
-            self.inner.append_before_sibling(sibling, new_node);
-        }
-    }
-
-    fn add_attrs_if_missing(&self, target: &Handle, attrs: Vec<Attribute>) {
-        self.inner.add_attrs_if_missing(target, attrs);
-    }
-
-    fn associate_with_form(
-        &self,
-        target: &Handle,
-        form: &Handle,
-        nodes: (&Handle, Option<&Handle>),
-    ) {
-        self.inner.associate_with_form(target, form, nodes);
-    }
-
-    fn remove_from_parent(&self, target: &Handle) {
-        self.inner.remove_from_parent(target);
-    }
-
-    fn reparent_children(&self, node: &Handle, new_parent: &Handle) {
-        // The moved subtrees keep their recorded depths; the adoption agency algorithm, the only
-        // caller, moves them by one level and is itself bounded.
-        self.inner.reparent_children(node, new_parent);
-    }
-
-    fn is_mathml_annotation_xml_integration_point(&self, handle: &Handle) -> bool {
-        self.inner
-            .is_mathml_annotation_xml_integration_point(handle)
-    }
-
-    fn set_current_line(&self, line_number: u64) {
-        self.inner.set_current_line(line_number);
-    }
-
-    fn allow_declarative_shadow_roots(&self, intended_parent: &Handle) -> bool {
-        self.inner.allow_declarative_shadow_roots(intended_parent)
-    }
-
-    fn attach_declarative_shadow(
-        &self,
-        location: &Handle,
-        template: &Handle,
-        attrs: &[Attribute],
-    ) -> bool {
-        self.inner
-            .attach_declarative_shadow(location, template, attrs)
-    }
-
-    fn maybe_clone_an_option_into_selectedcontent(&self, option: &Handle) {
-        self.inner
-            .maybe_clone_an_option_into_selectedcontent(option);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use scraper::Selector;
 
     fn count(html: &Html, css: &str) -> usize {
@@ -435,6 +244,16 @@ mod tests {
     }
 
     #[test]
+    fn void_names_nest_in_foreign_content_and_are_capped_there() {
+        for unit in ["<html a=1>", "<link>", "<input>", "<source>"] {
+            let page = format!("<math>{}", unit.repeat(2_000));
+            let (html, dropped) = parse_document(&page, 64);
+            assert!(max_depth(&html) <= 64 + 4, "{unit}: {}", max_depth(&html));
+            assert!(dropped > 0, "{unit}");
+        }
+    }
+
+    #[test]
     fn links_and_void_elements_survive_at_the_cap() {
         let page = format!(
             "{}<img src=a.png><link href=/c.css><br><a href='/deep'>x</a>{}<a href='/after'>y</a>",
@@ -458,6 +277,132 @@ mod tests {
         assert_eq!(count(&html, "a"), 0);
         // The probe leaves no trace in the tree.
         assert!(!html.html().contains("<!---->"));
+    }
+
+    /// Soup made of the tokens that exercise the tree builder's odd corners.
+    fn tag_soup() -> impl Strategy<Value = String> {
+        const PIECES: &[&str] = &[
+            "<div>",
+            "</div>",
+            "<p>",
+            "</p>",
+            "<table>",
+            "</table>",
+            "<tr>",
+            "<td>",
+            "</td>",
+            "<caption>",
+            "<b>",
+            "</b>",
+            "<i>",
+            "</i>",
+            "<a href=x>",
+            "</a>",
+            "<nobr>",
+            "<font>",
+            "<svg>",
+            "</svg>",
+            "<path/>",
+            "<foreignObject>",
+            "<math>",
+            "<mi>",
+            "<template>",
+            "</template>",
+            "<select>",
+            "<option>",
+            "</select>",
+            "<script>",
+            "</script>",
+            "<style>",
+            "<!--c-->",
+            "text",
+            " ",
+            "<li>",
+            "<ul>",
+            "</ul>",
+            "<dd>",
+            "<frameset>",
+            "<noscript>",
+            "<textarea>",
+            "</textarea>",
+            "<title>",
+            "<br/>",
+            "<img>",
+            "</br>",
+            "<form>",
+            "</form>",
+            "<button>",
+            "<h1>",
+            "</h1>",
+            "<pre>\n",
+            "<body x=1>",
+            "<html a=1>",
+            "<head>",
+            "</head>",
+            "</body>",
+            "</html>",
+            "<rt>",
+            "<ruby>",
+            "<x-y/>",
+            "</x>",
+            "<iframe>",
+            "<plaintext>",
+            "<!doctype html>",
+            "<col>",
+            "<colgroup>",
+            "<link>",
+            "<input>",
+            "<meta>",
+            "<desc>",
+            "<annotation-xml encoding=text/html>",
+        ];
+        proptest::collection::vec(proptest::sample::select(PIECES), 0..60)
+            .prop_map(|pieces| pieces.concat())
+    }
+
+    proptest! {
+        #[test]
+        fn transparent_below_the_cap(html in tag_soup()) {
+            let (ours, dropped) = parse_document(&html, MAX_DEPTH);
+            prop_assert_eq!(dropped, 0);
+            prop_assert_eq!(ours.html(), Html::parse_document(&html).html());
+        }
+
+        #[test]
+        fn bounded_at_a_small_cap(html in tag_soup(), copies in 1..8usize) {
+            let html = html.repeat(copies);
+            let (capped, _) = parse_document(&html, 8);
+            // Only re-created formatting elements (and a few implied ones) go past the cap, so
+            // nesting made of anything else no longer grows with the input.
+            let formatting = ["<b>", "<i>", "<a ", "<nobr>", "<font>"]
+                .iter()
+                .map(|tag| html.matches(tag).count())
+                .sum::<usize>();
+            let depth = max_depth(&capped);
+            prop_assert!(depth <= 8 + 6 + formatting, "{} > 14 + {}", depth, formatting);
+        }
+    }
+
+    #[test]
+    fn formatting_element_bomb_is_cut_off() {
+        let mut page: String = (0..3_000).map(|i| format!("<p><b id={i}></p>")).collect();
+        page.push_str("<p>x</p>");
+        let (html, dropped) = parse_document(&page, MAX_DEPTH);
+        let elements = html.root_element().descendent_elements().count();
+        // Each `<b>` re-creates all the earlier ones, so the page stops after the token that
+        // re-created more than the limit: about limit²/2 elements by then.
+        let limit = MAX_CREATED_PER_TOKEN as usize;
+        assert!(elements < limit * limit, "{elements}");
+        assert!(dropped > 5_000, "{dropped}");
+    }
+
+    #[test]
+    fn element_budget_allows_dense_honest_markup() {
+        // One element per 3 bytes, the densest markup there is.
+        let page = "<p>".repeat(30_000);
+        let (html, dropped) = parse_document(&page, MAX_DEPTH);
+        assert_eq!(dropped, 0);
+        assert_eq!(count(&html, "p"), 30_000);
     }
 
     #[test]

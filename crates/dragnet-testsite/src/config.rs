@@ -1,5 +1,6 @@
 //! What a test site serves and how badly it behaves.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::rng;
@@ -35,8 +36,20 @@ pub struct SiteConfig {
     pub max_errors_per_path: u32,
     /// Per connection: the body is streamed at this many bytes per second.
     pub bandwidth_bytes_per_sec: Option<u64>,
-    /// Served at `/robots.txt`; `None` answers 404.
+    /// Served at `/robots.txt`; `None` answers 404. Every `{origin}` in it is replaced by the
+    /// serving host's `http://127.0.0.1:PORT`, so it can name the site's sitemaps
+    /// (`Sitemap: {origin}/sitemap.xml`) before the port is known.
     pub robots_txt: Option<String>,
+    /// When set, `/robots.txt` answers this status (e.g. 403 or 503) with a short text body,
+    /// whatever `robots_bytes` and `robots_txt` say. A code that is not a valid HTTP status
+    /// answers 500.
+    pub robots_status: Option<u16>,
+    /// When set (and `robots_status` is not), `/robots.txt` is an oversized file of exactly
+    /// this many bytes instead of `robots_txt`: `User-agent: *` and `Disallow: /private/`, then
+    /// comment lines. When it is at least 520,000 bytes, a `Disallow: /late/` line starts at
+    /// the first line boundary at or after [`ROBOTS_READ_LIMIT`](crate::ROBOTS_READ_LIMIT)
+    /// (500 KiB), so only a reader that ignores the RFC 9309 limit sees it.
+    pub robots_bytes: Option<usize>,
 }
 
 impl Default for SiteConfig {
@@ -54,6 +67,8 @@ impl Default for SiteConfig {
             max_errors_per_path: 2,
             bandwidth_bytes_per_sec: None,
             robots_txt: None,
+            robots_status: None,
+            robots_bytes: None,
         }
     }
 }
@@ -62,7 +77,7 @@ impl SiteConfig {
     /// The number of hosts (listeners) the profile needs.
     pub fn host_count(&self) -> usize {
         match self.profile {
-            Profile::Countries => 1,
+            Profile::Countries | Profile::Real { .. } => 1,
             Profile::Web { hosts, .. } => hosts.max(1),
         }
     }
@@ -92,6 +107,14 @@ pub enum Profile {
         links_per_page: usize,
         /// Mean body size; sizes are log-normal around it.
         mean_page_bytes: usize,
+    },
+    /// Real web pages: every `*.html` file of `dir` at `/real/{file name}`, byte for byte, with
+    /// the charset from the folder's `INDEX.json` in `Content-Type` when known, and an index
+    /// page `/real/` linking to all of them (`/` redirects there). One host. The files are
+    /// read when the site starts; a missing folder fails the start.
+    Real {
+        /// The folder, e.g. `shared/data/real-pages`.
+        dir: PathBuf,
     },
 }
 

@@ -6,10 +6,21 @@
 //! retrying clients always get through), bandwidth limits and robots.txt. Everything is a
 //! pure function of the seed, the path and the attempt number on that path.
 //!
-//! Two profiles: [`Profile::Countries`], the tutorial's job (a list page with 233 flag-icon
-//! links to Wikipedia-like country pages of 150 KB to 1.2 MB), and [`Profile::Web`], a
-//! generated web of any size. Every profile also serves `/files/{path}`, `/redirect/{n}`,
-//! `/loop`, `/robots.txt`, `/__manifest.json` and `/__stats.json`.
+//! Three profiles: [`Profile::Countries`], the tutorial's job (a list page with 233 flag-icon
+//! links to Wikipedia-like country pages of 150 KB to 1.2 MB), [`Profile::Web`], a generated
+//! web of any size, and [`Profile::Real`], a folder of real web pages.
+//!
+//! Every profile also serves:
+//! - `/files/{path}`, `/redirect/{n}`, `/loop`;
+//! - `/robots.txt` (configured text, a status, or an oversized file: see [`SiteConfig`]),
+//!   `/robots-test/` and `/robots-test/deeper`, `/private/{path}`, `/late/{path}`;
+//! - `/redirect-out` (302 to a closed port) and `/redirect-private` (302 to `/private/x`);
+//! - sitemaps: `/sitemap.xml`, `/sitemap.xml.gz`, `/sitemap_index.xml`,
+//!   `/sitemaps/part-1.xml`, `/sitemaps/part-2.xml.gz` (see [`TestSite::sitemap_urls`]);
+//! - crawler traps: `/traps/` (index), `/calendar/{year}/{month}`, `/repeat/{path}`,
+//!   `/session/{1..5}?sid=…`, `/canonical/{n}`;
+//! - `/__manifest.json`, `/__stats.json` and `/__requests.json` (never logged, counted,
+//!   delayed or failed).
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -29,15 +40,21 @@ mod countries_names;
 mod country_page;
 mod faults;
 mod manifest;
+mod real;
+mod request_log;
+mod response;
 mod rng;
+mod robots;
 mod server;
+mod sitemaps;
 mod stats;
 mod text;
+mod traps;
 mod web;
 mod wiki_chrome;
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -46,10 +63,14 @@ use url::Url;
 pub use config::{Latency, Profile, SiteConfig};
 pub use countries::country_names;
 pub use manifest::{Manifest, ManifestPage};
+pub use request_log::{REQUEST_LOG_LIMIT, RequestLog, RequestLogEntry};
+pub use robots::ROBOTS_READ_LIMIT;
 pub use stats::{HostStats, PER_PATH_LIMIT, SiteStats};
 
 use countries::{Countries, LIST_PATH};
 use faults::Faults;
+use real::RealPages;
+use request_log::Recorder;
 use server::{Content, SiteState};
 use stats::Stats;
 use web::Web;
@@ -114,13 +135,23 @@ impl TestSite {
                 *mean_page_bytes,
                 origins.clone(),
             ))),
+            Profile::Real { dir } => {
+                let dir = dir.clone();
+                let pages = tokio::task::spawn_blocking(move || RealPages::load(&dir))
+                    .await
+                    .map_err(std::io::Error::other)??;
+                Content::Real(Arc::new(pages))
+            }
         };
         let state = Arc::new(SiteState {
             stats: Arc::new(Stats::new(hosts)),
+            requests: Recorder::new(),
             faults: Faults::new(&config, hosts),
             config,
             content,
             origins,
+            sitemaps: (0..hosts).map(|_| OnceLock::new()).collect(),
+            oversized_robots: OnceLock::new(),
         });
         let tasks = listeners
             .into_iter()
@@ -174,11 +205,12 @@ impl TestSite {
     }
 
     /// Where a crawl starts: the list page for the countries profile, `/p/0` on host 0 for
-    /// the web profile.
+    /// the web profile, the index `/real/` for the real profile.
     pub fn list_url(&self) -> Url {
         let path = match self.state.content {
             Content::Countries(_) => LIST_PATH,
             Content::Web(_) => "/p/0",
+            Content::Real(_) => real::INDEX_PATH,
         };
         // Joining an absolute path onto an http URL always succeeds.
         self.base_url().join(path).expect("absolute path joins")
@@ -202,10 +234,47 @@ impl TestSite {
         self.state.stats.snapshot()
     }
 
-    /// Zeroes the counters and forgets the attempt numbers per path, so injected faults
-    /// start over exactly as on a fresh site.
+    /// Every request received so far, in arrival order, on every host (same as
+    /// `GET /__requests.json`, which also carries the truncation flag). `/robots.txt` is
+    /// included (unlike in [`stats`](TestSite::stats)); the `/__*` endpoints are not. At most
+    /// [`REQUEST_LOG_LIMIT`] entries are kept.
+    pub fn request_log(&self) -> Vec<RequestLogEntry> {
+        self.state.requests.snapshot().entries
+    }
+
+    /// True when requests arrived after the request log was full (since the last reset).
+    pub fn request_log_truncated(&self) -> bool {
+        self.state.requests.snapshot().truncated
+    }
+
+    /// Every URL host 0's sitemaps list, in order: `/sitemap.xml` (and its gzip twin) lists
+    /// them all, `/sitemaps/part-1.xml` the first half and `/sitemaps/part-2.xml.gz` the rest.
+    /// The first is `/files/sitemap?x=1&y=2` (written with `&amp;`), then the 233 country
+    /// pages, the first 1,000 web pages on the host, or every real page.
+    pub fn sitemap_urls(&self) -> Vec<Url> {
+        self.host_sitemap_urls(0)
+    }
+
+    /// Every URL the sitemaps of host `host` list (each host lists its own pages); empty for
+    /// a host the site does not have.
+    pub fn host_sitemap_urls(&self, host: usize) -> Vec<Url> {
+        if host >= self.state.origins.len() {
+            return Vec::new();
+        }
+        self.state
+            .sitemaps(host)
+            .urls()
+            .iter()
+            // The site's own origin plus an absolute path always parses.
+            .map(|u| Url::parse(u).expect("sitemap URLs are valid"))
+            .collect()
+    }
+
+    /// Zeroes the counters, clears the request log and forgets the attempt numbers per
+    /// path, so injected faults start over exactly as on a fresh site.
     pub fn reset_stats(&self) {
         self.state.stats.reset();
+        self.state.requests.reset();
         self.state.faults.reset();
     }
 

@@ -1,7 +1,8 @@
 //! `dragnet-testsite serve ...`: runs a test site until killed, for benchmarks and demos.
 //!
 //! The first line on stdout is the base URL (host 0), the second the crawl start URL (the
-//! list page for `countries`, `/p/0` for `web`); further lines list the other hosts.
+//! list page for `countries`, `/p/0` for `web`, `/real/` for `real`); further lines list the
+//! other hosts.
 
 use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -30,6 +31,7 @@ enum Command {
 enum ProfileName {
     Countries,
     Web,
+    Real,
 }
 
 #[derive(clap::Args, Debug)]
@@ -88,9 +90,18 @@ struct ServeArgs {
     /// Web profile: mean page size in bytes.
     #[arg(long, default_value_t = 20_000)]
     page_bytes: usize,
-    /// File served as /robots.txt (404 without it).
+    /// Real profile: the folder of `*.html` files (and `INDEX.json`) to serve.
+    #[arg(long, required_if_eq("profile", "real"))]
+    real_dir: Option<PathBuf>,
+    /// File served as /robots.txt (404 without it); `{origin}` in it becomes the host's origin.
     #[arg(long)]
     robots: Option<PathBuf>,
+    /// Answer /robots.txt with this status instead (e.g. 403 or 503).
+    #[arg(long)]
+    robots_status: Option<u16>,
+    /// Serve an oversized /robots.txt of this many bytes instead.
+    #[arg(long)]
+    robots_bytes: Option<usize>,
 }
 
 impl ServeArgs {
@@ -102,6 +113,14 @@ impl ServeArgs {
                 hosts: self.hosts,
                 links_per_page: self.links,
                 mean_page_bytes: self.page_bytes,
+            },
+            ProfileName::Real => Profile::Real {
+                dir: self.real_dir.clone().ok_or_else(|| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        "--profile real needs --real-dir",
+                    )
+                })?,
             },
         };
         let robots_txt = self
@@ -122,6 +141,8 @@ impl ServeArgs {
             max_errors_per_path: self.max_errors_per_path,
             bandwidth_bytes_per_sec: self.bandwidth,
             robots_txt,
+            robots_status: self.robots_status,
+            robots_bytes: self.robots_bytes,
         })
     }
 }

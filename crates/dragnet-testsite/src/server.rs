@@ -1,8 +1,9 @@
 //! The HTTP side: one accept loop per host, and the request pipeline
-//! (stats → 429 cap → attempt plan → capacity queue → latency → fault → routed body).
+//! (request log → stats → 429 cap → attempt plan → capacity queue → latency → fault → routed
+//! body).
 
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
@@ -18,19 +19,21 @@ use crate::config::SiteConfig;
 use crate::countries::{Countries, LIST_PATH, WikiPage};
 use crate::faults::{Fault, Faults};
 use crate::manifest::{self, Manifest, ManifestPage};
+use crate::real::{self, RealPages};
+use crate::request_log::Recorder;
+use crate::response::{JSON, Routed, json_response, respond};
+use crate::sitemaps::{self, Sitemaps};
 use crate::stats::Stats;
 use crate::text::{decode_path, escape};
 use crate::web::Web;
-
-const HTML: &str = "text/html; charset=utf-8";
-const TEXT: &str = "text/plain; charset=utf-8";
-const JSON: &str = "application/json";
+use crate::{robots, traps};
 
 /// What the site serves.
 #[derive(Debug)]
 pub(crate) enum Content {
     Countries(Arc<Countries>),
     Web(Arc<Web>),
+    Real(Arc<RealPages>),
 }
 
 /// Everything a request handler needs, shared by all hosts and connections.
@@ -38,76 +41,51 @@ pub(crate) enum Content {
 pub(crate) struct SiteState {
     pub(crate) config: SiteConfig,
     pub(crate) stats: Arc<Stats>,
+    pub(crate) requests: Recorder,
     pub(crate) faults: Faults,
     pub(crate) content: Content,
     /// `http://127.0.0.1:PORT` per host.
     pub(crate) origins: Vec<String>,
-}
-
-/// A routed response before faults are applied.
-struct Routed {
-    status: StatusCode,
-    content_type: &'static str,
-    location: Option<String>,
-    body: Bytes,
-}
-
-impl Routed {
-    fn ok(content_type: &'static str, body: impl Into<Bytes>) -> Routed {
-        Routed {
-            status: StatusCode::OK,
-            content_type,
-            location: None,
-            body: body.into(),
-        }
-    }
-
-    fn html(body: impl Into<Bytes>) -> Routed {
-        Routed::ok(HTML, body)
-    }
-
-    fn not_found() -> Routed {
-        Routed {
-            status: StatusCode::NOT_FOUND,
-            ..Routed::ok(
-                HTML,
-                "<!DOCTYPE html>\n<title>Not found</title>\n<h1>404 Not found</h1>\n",
-            )
-        }
-    }
-
-    fn redirect(to: String) -> Routed {
-        let body = format!(
-            "<!DOCTYPE html>\n<title>Found</title>\n<p>Moved to <a href=\"{0}\">{0}</a>.</p>\n",
-            escape(&to)
-        );
-        Routed {
-            status: StatusCode::FOUND,
-            location: Some(to),
-            ..Routed::html(body)
-        }
-    }
+    /// Each host's sitemaps, rendered on first use.
+    pub(crate) sitemaps: Vec<OnceLock<Sitemaps>>,
+    /// The oversized robots.txt, generated on first use.
+    pub(crate) oversized_robots: OnceLock<Bytes>,
 }
 
 impl SiteState {
     /// The manifest (may take a while for large web profiles: call off the async threads).
     pub(crate) fn manifest(&self) -> Manifest {
-        let pages = match &self.content {
-            Content::Countries(c) => c
-                .manifest_entries()
-                .into_iter()
-                .map(|(path, sha256, bytes, kind)| ManifestPage {
-                    url: format!("{}{path}", self.origins[0]),
-                    sha256,
-                    bytes,
-                    kind: kind.to_owned(),
-                })
-                .collect(),
-            Content::Web(w) => (0..w.pages())
-                .map(|id| manifest::web_page_entry(w, id))
-                .collect(),
+        let entries = match &self.content {
+            Content::Countries(c) => c.manifest_entries(),
+            Content::Real(r) => r.manifest_entries(),
+            Content::Web(w) => {
+                return Manifest {
+                    pages: (0..w.pages())
+                        .map(|id| manifest::web_page_entry(w, id))
+                        .collect(),
+                };
+            }
         };
+        let pages = entries
+            .into_iter()
+            .map(|(path, sha256, bytes, kind)| ManifestPage {
+                url: format!("{}{path}", self.origins[0]),
+                sha256,
+                bytes,
+                kind: kind.to_owned(),
+            })
+            .collect();
         Manifest { pages }
+    }
+
+    /// The sitemaps of `host`.
+    pub(crate) fn sitemaps(&self, host: usize) -> &Sitemaps {
+        self.sitemaps[host].get_or_init(|| {
+            Sitemaps::build(
+                &self.origins[host],
+                &sitemaps::paths_for(&self.content, host),
+            )
+        })
     }
 
     async fn handle(
@@ -115,37 +93,46 @@ impl SiteState {
         host: usize,
         req: Request<hyper::body::Incoming>,
     ) -> Response<SiteBody> {
-        let path = req.uri().path();
+        let uri = req.uri();
+        let path = uri.path();
+        if path.starts_with("/__") {
+            return self.internal(path).await;
+        }
+        let target = uri.path_and_query().map_or(path, |pq| pq.as_str());
+        let slot = self.requests.arrive(host, target);
+        let resp = self.serve(host, path, uri.query()).await;
+        self.requests.finish(slot, resp.status().as_u16());
+        resp
+    }
+
+    /// The `/__*` endpoints: never logged, counted, delayed or failed.
+    async fn internal(self: &Arc<Self>, path: &str) -> Response<SiteBody> {
         match path {
-            "/__stats.json" => return json_response(&self.stats.snapshot()),
-            "/__manifest.json" => return self.manifest_response().await,
-            "/robots.txt" => {
-                return match &self.config.robots_txt {
-                    Some(robots) => respond(
-                        Routed::ok(TEXT, robots.clone()),
-                        SiteBody::full(robots.clone()),
-                    ),
-                    None => respond(
-                        Routed::not_found(),
-                        SiteBody::full(Routed::not_found().body),
-                    ),
-                };
-            }
-            _ if path.starts_with("/__") => {
-                return respond(
-                    Routed::not_found(),
-                    SiteBody::full(Routed::not_found().body),
-                );
-            }
-            _ => {}
+            "/__stats.json" => json_response(&self.stats.snapshot()),
+            "/__manifest.json" => self.manifest_response().await,
+            "/__requests.json" => json_response(&self.requests.snapshot()),
+            _ => Routed::not_found().into_response(),
+        }
+    }
+
+    async fn serve(
+        self: &Arc<Self>,
+        host: usize,
+        path: &str,
+        query: Option<&str>,
+    ) -> Response<SiteBody> {
+        if path == "/robots.txt" {
+            return robots::robots_response(
+                &self.config,
+                &self.origins[host],
+                &self.oversized_robots,
+            )
+            .into_response();
         }
         self.stats.arrived(host, path);
         let Some(mut in_flight) = self.stats.admit(host, self.config.cap_429) else {
-            let mut resp = respond(
-                Routed::ok(TEXT, ""),
-                SiteBody::full("429 Too Many Requests\n"),
-            );
-            *resp.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+            let mut resp = Routed::text(StatusCode::TOO_MANY_REQUESTS, "429 Too Many Requests\n")
+                .into_response();
             resp.headers_mut().insert(
                 header::RETRY_AFTER,
                 HeaderValue::from(self.config.retry_after_secs),
@@ -164,18 +151,18 @@ impl SiteState {
         };
         if plan.fault == Fault::Error {
             self.stats.sent_500();
-            let mut resp = respond(
-                Routed::ok(TEXT, ""),
-                SiteBody::full("500 Internal Server Error (injected)\n").with_guards(guards),
+            let error = Routed::text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "500 Internal Server Error (injected)\n",
             );
-            *resp.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-            return resp;
+            let body = SiteBody::full(error.body.clone()).with_guards(guards);
+            return respond(error, body);
         }
         let drop_mid_body = plan.fault == Fault::Drop;
         if drop_mid_body {
             self.stats.dropped();
         }
-        let routed = self.route(host, path).await;
+        let routed = self.route(host, path, query).await;
         let body = SiteBody::paced(
             routed.body.clone(),
             self.config.bandwidth_bytes_per_sec,
@@ -184,7 +171,7 @@ impl SiteState {
         respond(routed, body.with_guards(guards))
     }
 
-    async fn route(self: &Arc<Self>, host: usize, path: &str) -> Routed {
+    async fn route(self: &Arc<Self>, host: usize, path: &str, query: Option<&str>) -> Routed {
         if let Some(rest) = path.strip_prefix("/files/") {
             return Routed::html(files_page(rest));
         }
@@ -200,6 +187,16 @@ impl SiteState {
         if path == "/loop" {
             return Routed::redirect("/loop".to_owned());
         }
+        if let Some(routed) = robots::route(path)
+            .or_else(|| traps::route(self.config.seed, path, query))
+            .or_else(|| {
+                sitemaps::is_sitemap_path(path)
+                    .then(|| self.sitemaps(host).route(path))
+                    .flatten()
+            })
+        {
+            return routed;
+        }
         match &self.content {
             Content::Countries(c) => self.route_countries(c, path).await,
             Content::Web(w) => {
@@ -210,6 +207,12 @@ impl SiteState {
                     Some(id) => Routed::html(w.page(id)),
                     None => Routed::not_found(),
                 }
+            }
+            Content::Real(r) => {
+                if path == "/" {
+                    return Routed::redirect(real::INDEX_PATH.to_owned());
+                }
+                r.route(path).unwrap_or_else(Routed::not_found)
             }
         }
     }
@@ -239,10 +242,7 @@ impl SiteState {
                     Ok(body) => Routed::html(body),
                     Err(e) => {
                         tracing::error!(error = %e, "country page generation failed");
-                        Routed {
-                            status: StatusCode::INTERNAL_SERVER_ERROR,
-                            ..Routed::ok(TEXT, "generation failed\n")
-                        }
+                        Routed::text(StatusCode::INTERNAL_SERVER_ERROR, "generation failed\n")
                     }
                 }
             }
@@ -257,16 +257,14 @@ impl SiteState {
                 tokio::task::spawn_blocking(move || manifest::stream_web_manifest(&web, &tx));
                 respond(Routed::ok(JSON, ""), SiteBody::channel(rx))
             }
-            Content::Countries(_) => {
+            Content::Countries(_) | Content::Real(_) => {
                 let state = Arc::clone(self);
                 match tokio::task::spawn_blocking(move || state.manifest()).await {
                     Ok(m) => json_response(&m),
                     Err(e) => {
                         tracing::error!(error = %e, "manifest failed");
-                        let mut resp =
-                            respond(Routed::ok(TEXT, ""), SiteBody::full("manifest failed\n"));
-                        *resp.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-                        resp
+                        Routed::text(StatusCode::INTERNAL_SERVER_ERROR, "manifest failed\n")
+                            .into_response()
                     }
                 }
             }
@@ -281,37 +279,6 @@ fn files_page(rest: &str) -> String {
         raw = escape(rest),
         decoded = escape(&decode_path(rest)),
     )
-}
-
-fn respond(routed: Routed, body: SiteBody) -> Response<SiteBody> {
-    let mut resp = Response::new(body);
-    *resp.status_mut() = routed.status;
-    let headers = resp.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(routed.content_type),
-    );
-    if let Some(location) = routed.location
-        && let Ok(v) = HeaderValue::from_str(&location)
-    {
-        headers.insert(header::LOCATION, v);
-    }
-    resp
-}
-
-fn json_response<T: serde::Serialize>(value: &T) -> Response<SiteBody> {
-    match serde_json::to_vec(value) {
-        Ok(json) => respond(Routed::ok(JSON, ""), SiteBody::full(json)),
-        Err(e) => {
-            tracing::error!(error = %e, "serialising JSON failed");
-            let mut resp = respond(
-                Routed::ok(TEXT, ""),
-                SiteBody::full("serialisation failed\n"),
-            );
-            *resp.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-            resp
-        }
-    }
 }
 
 /// Accepts connections for host `host` until the task is aborted; aborting it also ends every

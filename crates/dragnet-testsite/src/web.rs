@@ -49,6 +49,11 @@ impl Web {
         self.pages
     }
 
+    /// Number of hosts.
+    pub(crate) fn hosts(&self) -> usize {
+        self.hosts
+    }
+
     /// The host that serves page `id`.
     pub(crate) fn host_of(&self, id: u64) -> usize {
         (id % self.hosts as u64) as usize

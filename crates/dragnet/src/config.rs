@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use dragnet_extract::{LinkSelector, Scope};
+use dragnet_extract::{LinkSelector, Scope, TrapGuard};
+use regex::Regex;
 use url::Url;
 
 use crate::error::Error;
@@ -32,6 +33,8 @@ pub const DEFAULT_BACKOFF_BASE: Duration = Duration::from_millis(250);
 pub const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// A Retry-After longer than this fails the URL instead of parking it for hours.
 pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
+/// Longest robots.txt Crawl-delay honoured; a site asking for more gets this much.
+pub const DEFAULT_MAX_CRAWL_DELAY: Duration = Duration::from_secs(30);
 /// Identifies the crawler to sites, as polite crawlers do.
 pub const DEFAULT_USER_AGENT: &str = concat!(
     "dragnet/",
@@ -83,6 +86,26 @@ pub struct Config {
     pub allow_private: bool,
     /// Fixed name resolution (`host` → address), like curl's `--resolve`.
     pub resolve: Vec<(String, SocketAddr)>,
+    /// Obey robots.txt (RFC 9309). On by default, as polite crawlers do.
+    pub obey_robots: bool,
+    /// Longest Crawl-delay honoured.
+    pub max_crawl_delay: Duration,
+    /// Minimum gap between request starts to one host.
+    pub delay: Duration,
+    /// Sitemaps (or sitemap indexes) whose URLs are added as seeds.
+    pub sitemaps: Vec<Url>,
+    /// Also seed from the `Sitemap:` lines of the seed hosts' robots.txt.
+    pub robots_sitemaps: bool,
+    /// Only URLs matching one of these (when any is given) are crawled.
+    pub allow: Vec<Regex>,
+    /// URLs matching any of these are not crawled.
+    pub deny: Vec<Regex>,
+    /// Most URLs admitted per host (`host:port`).
+    pub max_pages_per_host: Option<u64>,
+    /// Query parameters dropped from the dedup key (globs such as `utm_*`, `sessionid`).
+    pub strip_query: Vec<String>,
+    /// Crawler-trap limits on discovered URLs.
+    pub traps: TrapGuard,
     /// Where pages are saved (`None`: not saved).
     pub out_dir: Option<PathBuf>,
     /// Where the pages log is written (`None`: no log).
@@ -112,6 +135,16 @@ impl Config {
             user_agent: DEFAULT_USER_AGENT.to_owned(),
             allow_private: false,
             resolve: Vec::new(),
+            obey_robots: true,
+            max_crawl_delay: DEFAULT_MAX_CRAWL_DELAY,
+            delay: Duration::ZERO,
+            sitemaps: Vec::new(),
+            robots_sitemaps: false,
+            allow: Vec::new(),
+            deny: Vec::new(),
+            max_pages_per_host: None,
+            strip_query: Vec::new(),
+            traps: TrapGuard::default(),
             out_dir: None,
             pages_log: None,
         }
@@ -123,8 +156,8 @@ impl Config {
     /// [`Error::Config`] naming the offending setting.
     pub fn validate(&self) -> Result<(), Error> {
         let bad = |m: &str| Err(Error::Config(m.to_owned()));
-        if self.seeds.is_empty() {
-            return bad("no seed URL given");
+        if self.seeds.is_empty() && self.sitemaps.is_empty() {
+            return bad("no seed URL or sitemap given");
         }
         if let Some(seed) = self
             .seeds

@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -36,6 +37,8 @@ struct GateState {
     per_host_limit: usize,
     in_flight: usize,
     peak: usize,
+    /// Minimum gap between request starts to any one host (`--delay`).
+    min_interval: Duration,
     /// Only hosts with requests in flight or a pending pause: the map stays as small as the
     /// active set, not the crawl.
     hosts: HashMap<String, HostSlot>,
@@ -50,6 +53,22 @@ struct HostSlot {
     /// The slot is kept while this is set, so the host's lesson is not forgotten.
     reduced_limit: Option<usize>,
     successes: usize,
+    /// Minimum gap between request starts to this host (robots.txt Crawl-delay), on top of
+    /// the gate-wide `min_interval`; kept with the slot like `reduced_limit`.
+    interval: Option<Duration>,
+    last_start: Option<Instant>,
+}
+
+impl HostSlot {
+    /// Whether the slot holds nothing worth remembering once the host is idle.
+    fn is_forgettable(&self, now: Instant, min_interval: Duration) -> bool {
+        let gap = self.interval.unwrap_or_default().max(min_interval);
+        self.in_flight == 0
+            && self.paused_until.is_none_or(|until| until <= now)
+            && self.reduced_limit.is_none()
+            && self.interval.is_none()
+            && self.last_start.is_none_or(|start| start + gap <= now)
+    }
 }
 
 /// A started request's slot; returned when dropped.
@@ -68,6 +87,7 @@ impl Gate {
                 per_host_limit: per_host_limit.max(1),
                 in_flight: 0,
                 peak: 0,
+                min_interval: Duration::ZERO,
                 hosts: HashMap::new(),
             }),
             released: Notify::new(),
@@ -89,11 +109,20 @@ impl Gate {
         let mut state = self.lock();
         let now = Instant::now();
         let per_host_limit = state.per_host_limit;
+        let min_interval = state.min_interval;
         if let Some(slot) = state.hosts.get_mut(host) {
             match slot.paused_until {
                 Some(until) if until > now => return Err(Wait::HostPaused(until)),
                 Some(_) => slot.paused_until = None,
                 None => {}
+            }
+            let gap = slot.interval.unwrap_or_default().max(min_interval);
+            if let Some(next) = slot
+                .last_start
+                .map(|start| start + gap)
+                .filter(|next| *next > now)
+            {
+                return Err(Wait::HostPaused(next));
             }
             if slot.in_flight >= slot.reduced_limit.unwrap_or(per_host_limit) {
                 return Err(Wait::HostBusy);
@@ -104,7 +133,9 @@ impl Gate {
         }
         state.in_flight += 1;
         state.peak = state.peak.max(state.in_flight);
-        state.hosts.entry(host.to_owned()).or_default().in_flight += 1;
+        let slot = state.hosts.entry(host.to_owned()).or_default();
+        slot.in_flight += 1;
+        slot.last_start = Some(now);
         Ok(Permit {
             gate: Arc::clone(self),
             host: host.to_owned(),
@@ -193,6 +224,18 @@ impl Gate {
         self.released.notify_waiters();
     }
 
+    /// Sets the minimum gap between request starts to any one host (`--delay`).
+    pub fn set_min_interval(&self, interval: Duration) {
+        self.lock().min_interval = interval;
+    }
+
+    /// Sets a host's own minimum gap (robots.txt Crawl-delay); the larger of this and the
+    /// gate-wide gap applies.
+    pub fn set_host_interval(&self, host: &str, interval: Duration) {
+        let mut state = self.lock();
+        state.hosts.entry(host.to_owned()).or_default().interval = Some(interval);
+    }
+
     /// Requests in flight now.
     pub fn in_flight(&self) -> usize {
         self.lock().in_flight
@@ -211,12 +254,10 @@ impl Gate {
     fn release(&self, host: &str) {
         let mut state = self.lock();
         state.in_flight = state.in_flight.saturating_sub(1);
+        let min_interval = state.min_interval;
         if let Some(slot) = state.hosts.get_mut(host) {
             slot.in_flight = slot.in_flight.saturating_sub(1);
-            let pause_over = slot
-                .paused_until
-                .is_none_or(|until| until <= Instant::now());
-            if slot.in_flight == 0 && pause_over && slot.reduced_limit.is_none() {
+            if slot.is_forgettable(Instant::now(), min_interval) {
                 state.hosts.remove(host);
             }
         }
@@ -233,9 +274,37 @@ impl Drop for Permit {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn request_starts_to_one_host_keep_the_interval() {
+        let gate = Gate::new(10, 10);
+        gate.set_min_interval(Duration::from_millis(100));
+        gate.set_host_interval("slow", Duration::from_secs(2));
+        let mut starts = Vec::new();
+        for _ in 0..3 {
+            drop(gate.acquire("fast").await);
+            starts.push(Instant::now());
+        }
+        assert!(
+            starts
+                .windows(2)
+                .all(|w| w[1] - w[0] >= Duration::from_millis(100)),
+            "{starts:?}"
+        );
+        let first = gate.acquire("slow").await;
+        let t0 = Instant::now();
+        drop(first);
+        drop(gate.acquire("slow").await);
+        assert!(
+            Instant::now() - t0 >= Duration::from_secs(2),
+            "crawl-delay wins over the smaller --delay"
+        );
+        assert!(
+            gate.try_acquire("other").is_ok(),
+            "other hosts are not held back"
+        );
+    }
 
     #[test]
     fn limits_hold_and_slots_come_back() {

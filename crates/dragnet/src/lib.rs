@@ -25,6 +25,7 @@
 #![deny(missing_docs)]
 
 pub mod config;
+pub mod control;
 pub mod error;
 pub mod fetch;
 pub mod frontier;
@@ -34,6 +35,9 @@ pub mod pipeline;
 pub mod process;
 pub mod report;
 pub mod request;
+pub mod robots;
+pub mod scope;
+pub mod seed;
 pub mod sink;
 pub mod stats;
 

@@ -6,7 +6,7 @@ use crate::LinkSelector;
 use crate::config::Config;
 use crate::error::Error;
 use crate::fetch::body::DecodeError;
-use crate::fetch::{FetchFailure, Fetcher, RetryPolicy, fetch_with_retries};
+use crate::fetch::{FetchFailure, Fetcher, FollowAll, Retrier, RetryPolicy, fetch_with_retries};
 use crate::gate::Gate;
 use crate::process::process;
 
@@ -49,7 +49,13 @@ pub async fn select_links(
     let host = crate::request::host_key(url);
     let first = gate.acquire(&host).await;
     let policy = RetryPolicy::from_config(config);
-    let attempted = fetch_with_retries(&fetcher, &gate, None, url, &host, first, policy).await;
+    let retrier = Retrier {
+        fetcher: &fetcher,
+        gate: &gate,
+        stats: None,
+        policy,
+    };
+    let attempted = fetch_with_retries(retrier, url, &host, first, &FollowAll).await;
     let fetched = attempted.result.map_err(|failure| LinksError::Fetch {
         url: url.clone(),
         failure: Box::new(failure),

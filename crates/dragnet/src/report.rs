@@ -17,15 +17,20 @@ pub struct Summary {
     pub failures_by_reason: BTreeMap<String, u64>,
     /// Distinct URLs queued (seeds and discovered links in scope).
     pub discovered: u64,
-    /// Links dropped because they were out of scope or too deep.
-    pub out_of_scope: u64,
+    /// URLs skipped by the crawl's rules (robots.txt, redirects out of scope).
+    pub pages_skipped: u64,
+    /// Skipped URLs by reason (`robots_disallowed`, `out_of_scope`, ...).
+    pub skipped_by_reason: BTreeMap<String, u64>,
+    /// Discovered links not queued, by reason (`out_of_scope`, `trap_repeated_path`,
+    /// `host_budget`, ...).
+    pub links_dropped_by_reason: BTreeMap<String, u64>,
     /// Retries made.
     pub retries: u64,
     /// Decoded body bytes of successful pages.
     pub bytes: u64,
     /// Wall time, seconds.
     pub wall_secs: f64,
-    /// Pages (ok + failed) per second of wall time.
+    /// URLs (ok, failed or skipped) per second of wall time.
     pub pages_per_sec: f64,
     /// Successful fetch latency, ms (first request to last body byte, redirects included).
     pub latency_ms: Latency,
@@ -67,9 +72,9 @@ impl Summary {
             pages_failed: snapshot.pages_failed,
             failures_by_reason: stats.failures(),
             discovered: snapshot.discovered,
-            out_of_scope: stats
-                .out_of_scope
-                .load(std::sync::atomic::Ordering::Relaxed),
+            pages_skipped: snapshot.pages_skipped,
+            skipped_by_reason: stats.skips(),
+            links_dropped_by_reason: stats.dropped_links(),
             retries: snapshot.retries,
             bytes: snapshot.bytes,
             wall_secs,

@@ -25,11 +25,15 @@ pub struct Stats {
     pub(crate) bytes: AtomicU64,
     pub(crate) retries: AtomicU64,
     pub(crate) discovered: AtomicU64,
-    pub(crate) out_of_scope: AtomicU64,
+    pub(crate) pages_skipped: AtomicU64,
     pub(crate) cpu_busy_nanos: AtomicU64,
     pub(crate) cpu_backlog: AtomicU64,
     /// Failure label → count. Touched once per failed URL only.
     failures: Mutex<BTreeMap<String, u64>>,
+    /// Skip label (robots.txt, scope of a redirect) → count.
+    skips: Mutex<BTreeMap<String, u64>>,
+    /// Why discovered links were not queued → count. Touched once per page.
+    dropped_links: Mutex<BTreeMap<String, u64>>,
     /// Per-successful-fetch latency in ms (3 significant digits).
     latency: Mutex<Histogram<u64>>,
 }
@@ -43,6 +47,8 @@ pub struct StatsSnapshot {
     pub pages_ok: u64,
     /// URLs given up on.
     pub pages_failed: u64,
+    /// URLs skipped by the crawl's rules (robots.txt, redirects out of scope).
+    pub pages_skipped: u64,
     /// Distinct URLs queued so far (seeds included).
     pub discovered: u64,
     /// Requests in flight now.
@@ -87,10 +93,12 @@ impl Stats {
             bytes: AtomicU64::new(0),
             retries: AtomicU64::new(0),
             discovered: AtomicU64::new(0),
-            out_of_scope: AtomicU64::new(0),
+            pages_skipped: AtomicU64::new(0),
             cpu_busy_nanos: AtomicU64::new(0),
             cpu_backlog: AtomicU64::new(0),
             failures: Mutex::new(BTreeMap::new()),
+            skips: Mutex::new(BTreeMap::new()),
+            dropped_links: Mutex::new(BTreeMap::new()),
             // Invariant: the bounds are constants that hdrhistogram accepts (1 ≤ low, 2·low ≤ high, sigfig ≤ 5).
             latency: Mutex::new(
                 Histogram::new_with_bounds(1, LATENCY_MAX_MS, 3).expect("valid histogram bounds"),
@@ -111,6 +119,29 @@ impl Stats {
         *lock(&self.failures).entry(label.to_owned()).or_default() += 1;
     }
 
+    pub(crate) fn record_skip(&self, label: &str) {
+        self.pages_skipped.fetch_add(1, Ordering::Relaxed);
+        *lock(&self.skips).entry(label.to_owned()).or_default() += 1;
+    }
+
+    pub(crate) fn record_dropped_links(&self, labels: Vec<String>) {
+        if labels.is_empty() {
+            return;
+        }
+        let mut dropped = lock(&self.dropped_links);
+        for label in labels {
+            *dropped.entry(label).or_default() += 1;
+        }
+    }
+
+    pub(crate) fn skips(&self) -> BTreeMap<String, u64> {
+        lock(&self.skips).clone()
+    }
+
+    pub(crate) fn dropped_links(&self) -> BTreeMap<String, u64> {
+        lock(&self.dropped_links).clone()
+    }
+
     pub(crate) fn add(&self, counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
     }
@@ -121,6 +152,7 @@ impl Stats {
             elapsed: self.started.elapsed(),
             pages_ok: self.pages_ok.load(Ordering::Relaxed),
             pages_failed: self.pages_failed.load(Ordering::Relaxed),
+            pages_skipped: self.pages_skipped.load(Ordering::Relaxed),
             discovered: self.discovered.load(Ordering::Relaxed),
             in_flight: self.gate.in_flight(),
             limit: self.gate.global_limit(),

@@ -28,3 +28,28 @@ pub fn hex(data: &[u8]) -> String {
         .map(|b| format!("{b:02x}"))
         .collect()
 }
+
+/// GET `url`: status, `Content-Type` and whole body.
+pub async fn get_typed(client: &reqwest::Client, url: Url) -> (u16, String, Vec<u8>) {
+    let resp = client.get(url).send().await.expect("request");
+    let status = resp.status().as_u16();
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().expect("ascii content type").to_owned())
+        .unwrap_or_default();
+    (
+        status,
+        content_type,
+        resp.bytes().await.expect("body").to_vec(),
+    )
+}
+
+/// The `href` values of an HTML page, with `&amp;` decoded.
+pub fn hrefs(html: &str) -> Vec<String> {
+    html.split("href=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .map(|h| h.replace("&amp;", "&"))
+        .collect()
+}

@@ -9,7 +9,7 @@ use tokio::time::Instant;
 use url::Url;
 
 use super::retry::backoff;
-use super::{FailureKind, FetchFailure, Fetched, Fetcher};
+use super::{FailureKind, FetchFailure, Fetched, Fetcher, RedirectGuard};
 use crate::gate::{Gate, Permit};
 use crate::stats::Stats;
 
@@ -47,18 +47,36 @@ pub struct Attempted {
     pub attempts: u32,
 }
 
-/// Fetches `url`, retrying per `policy`. `first` is the slot the scheduler already took for
+/// What retrying needs besides the URL: the client, the gate every attempt passes, where
+/// to count retries, and the policy.
+#[derive(Clone, Copy)]
+pub struct Retrier<'a> {
+    /// The client.
+    pub fetcher: &'a Fetcher,
+    /// The politeness gate.
+    pub gate: &'a Arc<Gate>,
+    /// Where retries are counted, if anywhere.
+    pub stats: Option<&'a Stats>,
+    /// How often and how patiently.
+    pub policy: RetryPolicy,
+}
+
+/// Fetches `url`, retrying per the policy. `first` is the slot the scheduler already took for
 /// the first attempt; later attempts wait for a slot like everyone else, so a retry storm
 /// cannot exceed the limits.
 pub async fn fetch_with_retries(
-    fetcher: &Fetcher,
-    gate: &Arc<Gate>,
-    stats: Option<&Stats>,
+    retrier: Retrier<'_>,
     url: &Url,
     host: &str,
     first: Permit,
-    policy: RetryPolicy,
+    guard: &dyn RedirectGuard,
 ) -> Attempted {
+    let Retrier {
+        fetcher,
+        gate,
+        stats,
+        policy,
+    } = retrier;
     let mut permit = Some(first);
     let mut attempts = 0;
     loop {
@@ -67,7 +85,7 @@ pub async fn fetch_with_retries(
             Some(slot) => slot,
             None => gate.acquire(host).await,
         };
-        let result = fetcher.fetch(url).await;
+        let result = fetcher.fetch(url, guard).await;
         drop(slot);
         let failure = match result {
             Ok(fetched) => {

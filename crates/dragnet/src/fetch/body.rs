@@ -61,6 +61,34 @@ pub(crate) async fn read_capped(
     }
 }
 
+/// Reads at most `max_bytes` of a body and drops the rest (the connection is closed rather
+/// than drained).
+pub(crate) async fn read_prefix(
+    mut response: reqwest::Response,
+    max_bytes: u64,
+    deadline: Instant,
+    url: &Url,
+) -> Result<Bytes, FetchFailure> {
+    let mut body = BytesMut::new();
+    while (body.len() as u64) < max_bytes {
+        match tokio::time::timeout_at(deadline, response.chunk()).await {
+            Err(_) => {
+                return Err(FetchFailure::new(
+                    FailureKind::Timeout,
+                    "body not finished in time",
+                    url,
+                ));
+            }
+            Ok(Err(error)) => return Err(FetchFailure::from_reqwest(&error, url)),
+            Ok(Ok(None)) => break,
+            Ok(Ok(Some(chunk))) => body.extend_from_slice(&chunk),
+        }
+    }
+    // Invariant: `max_bytes` is a small configured cap that fits in memory.
+    body.truncate(usize::try_from(max_bytes).unwrap_or(usize::MAX));
+    Ok(body.freeze())
+}
+
 /// Why a body could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecodeError {

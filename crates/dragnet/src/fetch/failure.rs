@@ -31,6 +31,17 @@ pub enum FailureKind {
     BadUrl,
     /// Retry-After asked for a longer wait than the crawl honours.
     RetryAfterTooLong,
+    /// Skipped: robots.txt disallows it for our user agent.
+    RobotsDisallowed,
+    /// Skipped: the host's robots.txt could not be read (5xx, network), which means
+    /// "disallow everything" until it can be (RFC 9309 §2.3.1.4).
+    RobotsUnreachable,
+    /// Skipped: a redirect led out of the crawl's scope.
+    OutOfScope,
+    /// Skipped: the URL matches a `--deny` pattern or no `--allow` pattern.
+    DeniedByPattern,
+    /// Skipped: the URL looks like a crawler trap (the label says which guard).
+    Trap(&'static str),
     /// Anything else the HTTP client reported.
     Other,
 }
@@ -40,6 +51,7 @@ impl FailureKind {
     pub fn label(&self) -> String {
         match self {
             Self::Status(code) => format!("http_{code}"),
+            Self::Trap(label) => (*label).to_owned(),
             other => other.static_label().to_owned(),
         }
     }
@@ -57,6 +69,11 @@ impl FailureKind {
             Self::PrivateAddress => "private_address",
             Self::BadUrl => "bad_url",
             Self::RetryAfterTooLong => "retry_after_too_long",
+            Self::RobotsDisallowed => "robots_disallowed",
+            Self::RobotsUnreachable => "robots_unreachable",
+            Self::OutOfScope => "out_of_scope",
+            Self::DeniedByPattern => "denied_by_pattern",
+            Self::Trap(label) => label,
             Self::Other => "other",
         }
     }
@@ -68,6 +85,18 @@ impl FailureKind {
             Self::Timeout | Self::Connect | Self::BodyInterrupted => true,
             _ => false,
         }
+    }
+
+    /// Whether the URL was skipped by the crawl's own rules rather than failed by the server.
+    pub fn is_skip(&self) -> bool {
+        matches!(
+            self,
+            Self::RobotsDisallowed
+                | Self::RobotsUnreachable
+                | Self::OutOfScope
+                | Self::DeniedByPattern
+                | Self::Trap(_)
+        )
     }
 
     /// Whether the server asked us to slow down (the host should pause).

@@ -18,7 +18,7 @@ use http::{HeaderMap, HeaderValue};
 use tokio::time::Instant;
 use url::Url;
 
-pub use attempts::{Attempted, RetryPolicy, fetch_with_retries};
+pub use attempts::{Attempted, Retrier, RetryPolicy, fetch_with_retries};
 pub use failure::{FailureKind, FetchFailure};
 pub use resolve::is_private;
 
@@ -31,6 +31,30 @@ const ACCEPT_VALUE: &str = "text/html,application/xhtml+xml,application/xml;q=0.
 const ACCEPT_ENCODING_VALUE: &str = "gzip, deflate";
 /// Bytes of an error response read (and dropped) so the connection can be reused.
 const ERROR_BODY_DRAIN: u64 = 64 * 1024;
+
+/// Decides whether a redirect may be followed: the same checks (scope, robots.txt, traps)
+/// a discovered link passes. Async because robots.txt may have to be fetched.
+pub trait RedirectGuard: Send + Sync {
+    /// `Ok` to follow the redirect to `target`; otherwise the failure to record.
+    fn check<'a>(
+        &'a self,
+        target: &'a Url,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), FetchFailure>> + Send + 'a>>;
+}
+
+/// Follows every redirect (the `links` command, robots.txt itself).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FollowAll;
+
+impl RedirectGuard for FollowAll {
+    fn check<'a>(
+        &'a self,
+        _target: &'a Url,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), FetchFailure>> + Send + 'a>>
+    {
+        Box::pin(std::future::ready(Ok(())))
+    }
+}
 
 /// A successful response, body still as received (content-encoded).
 #[derive(Clone, Debug)]
@@ -73,6 +97,9 @@ pub struct Fetcher {
     client: reqwest::Client,
     timeout: Duration,
     max_body: u64,
+    /// Keep the first `max_body` bytes of a longer body instead of failing (robots.txt:
+    /// RFC 9309 reads the first 500 KiB).
+    truncate: bool,
     max_redirects: u32,
     allow_private: bool,
 }
@@ -114,7 +141,18 @@ impl Fetcher {
             max_body: config.max_body,
             max_redirects: config.max_redirects,
             allow_private: config.allow_private,
+            truncate: false,
         })
+    }
+
+    /// The same client (same connection pool) reading at most `max_body` bytes and keeping
+    /// that prefix of longer bodies.
+    pub fn truncating(&self, max_body: u64) -> Self {
+        Self {
+            max_body,
+            truncate: true,
+            ..self.clone()
+        }
     }
 
     /// One attempt at `url`: redirects followed (each hop checked), body read under the
@@ -122,7 +160,11 @@ impl Fetcher {
     ///
     /// # Errors
     /// A [`FetchFailure`] saying what went wrong; the caller decides about retrying.
-    pub async fn fetch(&self, url: &Url) -> Result<Fetched, FetchFailure> {
+    pub async fn fetch(
+        &self,
+        url: &Url,
+        guard: &dyn RedirectGuard,
+    ) -> Result<Fetched, FetchFailure> {
         let started = Instant::now();
         let deadline = started + self.timeout;
         let mut current = url.clone();
@@ -163,6 +205,10 @@ impl Fetcher {
                     if let Some(message) = limit {
                         let mut failure =
                             FetchFailure::new(FailureKind::RedirectLimit, message, &current);
+                        failure.elapsed = started.elapsed();
+                        return Err(failure);
+                    }
+                    if let Err(mut failure) = guard.check(&next).await {
                         failure.elapsed = started.elapsed();
                         return Err(failure);
                     }
@@ -226,7 +272,11 @@ impl Fetcher {
             return Err(failure);
         }
         let headers = response.headers().clone();
-        let raw_body = body::read_capped(response, self.max_body, deadline, url).await?;
+        let raw_body = if self.truncate {
+            body::read_prefix(response, self.max_body, deadline, url).await?
+        } else {
+            body::read_capped(response, self.max_body, deadline, url).await?
+        };
         Ok(Hop::Done {
             status: status.as_u16(),
             headers,

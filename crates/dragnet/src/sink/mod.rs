@@ -20,7 +20,7 @@ pub use pages_log::PagesLog;
 
 /// Records waiting for one sink. Small: enough to absorb a burst while the sink writes,
 /// small enough that a stalled disk stops the crawl within a few pages.
-pub const SINK_CHANNEL_CAPACITY: usize = 64;
+pub const SINK_CHANNEL_CAPACITY: usize = 16;
 
 /// What happened to one URL: the unit every sink receives.
 #[derive(Clone, Debug)]

@@ -1,0 +1,257 @@
+//! One URL's task: robots.txt, fetch with retries, process on the CPU pool, hand the record
+//! to the sinks, complete the lease with the links found.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use dragnet_extract::LinkSelector;
+use url::Url;
+
+use crate::error::Error;
+use crate::fetch::{
+    Attempted, FailureKind, FetchFailure, Fetcher, RedirectGuard, Retrier, RetryPolicy,
+    fetch_with_retries,
+};
+use crate::frontier::{Frontier, Lease, Outcome};
+use crate::gate::{Gate, Permit};
+use crate::process::{CpuPool, process};
+use crate::request::CrawlRequest;
+use crate::robots::{RobotsCache, Verdict};
+use crate::scope::ScopeRules;
+use crate::sink::{PageRecord, SinkSet};
+use crate::stats::Stats;
+
+/// What every URL task needs, shared.
+pub(super) struct TaskContext<F> {
+    pub(super) follow: Option<LinkSelector>,
+    pub(super) rules: ScopeRules,
+    pub(super) robots: Option<RobotsCache>,
+    pub(super) max_crawl_delay: Duration,
+    pub(super) max_depth: u32,
+    pub(super) max_body: u64,
+    pub(super) policy: RetryPolicy,
+    pub(super) fetcher: Fetcher,
+    pub(super) pool: CpuPool,
+    pub(super) sinks: SinkSet,
+    pub(super) frontier: Arc<F>,
+    pub(super) gate: Arc<Gate>,
+    pub(super) stats: Arc<Stats>,
+}
+
+/// One URL, start to end: fetch (with retries), process on the pool, write, complete.
+pub(super) async fn run_task<F: Frontier>(
+    ctx: Arc<TaskContext<F>>,
+    lease: Lease,
+    host: String,
+    permit: Permit,
+) -> Result<(), Error> {
+    let request = &lease.request;
+    let (record, discovered) = match admit(&ctx, &request.url, &host, permit).await {
+        Ok(permit) => fetch_and_process(&ctx, request, &host, permit).await,
+        Err(skip) => (failed_record(request, 0, &skip, None), Vec::new()),
+    };
+    let attempts = record.attempts;
+    let outcome = match &record.error {
+        None => Outcome::Done { attempts },
+        Some(reason) => {
+            if attempts == 0 {
+                ctx.stats.record_skip(reason);
+            } else {
+                ctx.stats.record_failure(reason);
+            }
+            tracing::debug!(message = "URL not fetched.", url = %record.url, reason = %reason);
+            Outcome::Failed {
+                reason: reason.clone(),
+                attempts,
+            }
+        }
+    };
+    ctx.sinks.send(Arc::new(record)).await?;
+    let added = ctx.frontier.complete(&lease, outcome, discovered).await?;
+    ctx.stats.add(&ctx.stats.discovered, added);
+    Ok(())
+}
+
+/// robots.txt for `url`'s host: skip the URL, or go ahead (after the host's Crawl-delay
+/// when robots.txt was just read and asks for one).
+async fn admit<F: Frontier>(
+    ctx: &TaskContext<F>,
+    url: &Url,
+    host: &str,
+    permit: Permit,
+) -> Result<Permit, FetchFailure> {
+    let Some(robots) = &ctx.robots else {
+        return Ok(permit);
+    };
+    match robots.verdict(url).await {
+        Verdict::Disallowed => Err(FetchFailure::new(
+            FailureKind::RobotsDisallowed,
+            "robots.txt disallows it",
+            url,
+        )),
+        Verdict::Unreachable => Err(FetchFailure::new(
+            FailureKind::RobotsUnreachable,
+            "robots.txt could not be read, so the host is off limits for now",
+            url,
+        )),
+        Verdict::Allowed {
+            crawl_delay: Some(delay),
+            fresh: true,
+        } => {
+            ctx.gate
+                .set_host_interval(host, delay.min(ctx.max_crawl_delay));
+            drop(permit);
+            Ok(ctx.gate.acquire(host).await)
+        }
+        Verdict::Allowed { .. } => Ok(permit),
+    }
+}
+
+/// Fetches (with retries) and processes one URL: its record and the links to queue.
+async fn fetch_and_process<F: Frontier>(
+    ctx: &TaskContext<F>,
+    request: &CrawlRequest,
+    host: &str,
+    permit: Permit,
+) -> (PageRecord, Vec<CrawlRequest>) {
+    let retrier = Retrier {
+        fetcher: &ctx.fetcher,
+        gate: &ctx.gate,
+        stats: Some(&ctx.stats),
+        policy: ctx.policy,
+    };
+    let Attempted { result, attempts } =
+        fetch_with_retries(retrier, &request.url, host, permit, ctx).await;
+    match result {
+        Ok(fetched) => {
+            let fetched = Arc::new(fetched);
+            let follow = ctx.follow.clone().filter(|_| request.depth < ctx.max_depth);
+            let max_body = ctx.max_body;
+            let job = {
+                let fetched = Arc::clone(&fetched);
+                move || process(&fetched, follow.as_ref(), max_body)
+            };
+            match ctx.pool.run(job).await {
+                Ok(processed) => {
+                    ctx.stats
+                        .record_ok(processed.body.len() as u64, fetched.elapsed);
+                    let discovered = admit_links(ctx, request.depth + 1, processed.links);
+                    let record = PageRecord {
+                        url: request.url.clone(),
+                        final_url: Some(fetched.final_url.clone()),
+                        status: Some(fetched.status),
+                        depth: request.depth,
+                        attempts,
+                        fetch_ms: fetched.elapsed.as_millis() as u64,
+                        fetched_at: SystemTime::now(),
+                        content_type: fetched.content_type().map(str::to_owned),
+                        body: Some(processed.body),
+                        sha256: Some(processed.sha256),
+                        is_html: processed.is_html,
+                        canonical: processed.canonical,
+                        error: None,
+                        error_message: None,
+                    };
+                    (record, discovered)
+                }
+                Err(decode) => {
+                    let mut failure =
+                        FetchFailure::new(decode.kind, decode.message, &fetched.final_url);
+                    failure.elapsed = fetched.elapsed;
+                    (
+                        failed_record(request, attempts, &failure, Some(fetched.status)),
+                        Vec::new(),
+                    )
+                }
+            }
+        }
+        Err(failure) => {
+            let status = match failure.kind {
+                FailureKind::Status(code) => Some(code),
+                _ => None,
+            };
+            (
+                failed_record(request, attempts, &failure, status),
+                Vec::new(),
+            )
+        }
+    }
+}
+
+/// Redirects pass the same checks as links: scope, patterns, traps, robots.txt.
+impl<F: Frontier> RedirectGuard for TaskContext<F> {
+    fn check<'a>(
+        &'a self,
+        target: &'a Url,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), FetchFailure>> + Send + 'a>>
+    {
+        Box::pin(async move {
+            self.rules
+                .check(target)
+                .map_err(|kind| FetchFailure::new(kind, format!("redirect to {target}"), target))?;
+            let verdict = match &self.robots {
+                Some(robots) => robots.verdict(target).await,
+                None => return Ok(()),
+            };
+            match verdict {
+                Verdict::Allowed { .. } => Ok(()),
+                Verdict::Disallowed => Err(FetchFailure::new(
+                    FailureKind::RobotsDisallowed,
+                    format!("redirect to {target}, which robots.txt disallows"),
+                    target,
+                )),
+                Verdict::Unreachable => Err(FetchFailure::new(
+                    FailureKind::RobotsUnreachable,
+                    format!("redirect to {target}, whose robots.txt could not be read"),
+                    target,
+                )),
+            }
+        })
+    }
+}
+
+fn failed_record(
+    request: &CrawlRequest,
+    attempts: u32,
+    failure: &FetchFailure,
+    status: Option<u16>,
+) -> PageRecord {
+    PageRecord {
+        url: request.url.clone(),
+        final_url: Some(failure.final_url.clone()),
+        status,
+        depth: request.depth,
+        attempts,
+        fetch_ms: failure.elapsed.as_millis() as u64,
+        fetched_at: SystemTime::now(),
+        content_type: None,
+        body: None,
+        sha256: None,
+        is_html: false,
+        canonical: None,
+        error: Some(failure.kind.label()),
+        error_message: Some(failure.message.clone()),
+    }
+}
+
+/// The discovered links that may be crawled: within depth, in scope, not traps, within
+/// the host's budget. The others are counted by reason.
+fn admit_links<F>(ctx: &TaskContext<F>, depth: u32, links: Vec<Url>) -> Vec<CrawlRequest> {
+    if depth > ctx.max_depth {
+        return Vec::new();
+    }
+    let mut dropped: Vec<String> = Vec::new();
+    let kept = links
+        .into_iter()
+        .filter(|link| match ctx.rules.admit_link(link) {
+            Ok(()) => true,
+            Err(reason) => {
+                dropped.push(reason);
+                false
+            }
+        })
+        .map(|url| CrawlRequest { url, depth })
+        .collect();
+    ctx.stats.record_dropped_links(dropped);
+    kept
+}
