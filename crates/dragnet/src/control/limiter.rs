@@ -111,7 +111,12 @@ pub struct Controller {
     step: usize,
     /// Thin windows waiting to be judged together with the next one.
     pending: Option<Sample>,
+    /// The CPU backlog at the end of the previous window ...
     prev_backlog: u64,
+    /// ... and before the first window of the sample being gathered.
+    span_backlog: u64,
+    /// A probe to make soon, whatever the baseline's confirmations say.
+    probe_due: Option<Duration>,
     cpu_streak: u32,
     experiment: Option<Experiment>,
     /// The limit before the current run of windows with latency above the band.
@@ -139,6 +144,8 @@ impl Controller {
             step: 1,
             pending: None,
             prev_backlog: 0,
+            span_backlog: 0,
+            probe_due: None,
             cpu_streak: 0,
             experiment: None,
             high_since: None,
@@ -168,24 +175,46 @@ impl Controller {
 
     /// Takes one window's observations and returns the limit for the next window.
     pub fn update(&mut self, sample: &Sample) -> Decision {
+        let start = self.now;
         self.now += sample.window;
-        let sample = match self.pending.take() {
-            Some(earlier) => earlier.merge(sample),
-            None => *sample,
+        let probing = matches!(self.phase, Phase::Probe { .. });
+        // Requests in flight at the last change take about `flush` to leave; until then a
+        // window still shows the old limit. Judge windows of which at most half can (for a
+        // probe's measurement: none), and gather thin windows only from there on.
+        let flushed_at = self.changed_at + self.flush.max(self.last_p50);
+        let clean_from = if probing {
+            flushed_at
+        } else {
+            flushed_at.saturating_sub(sample.window / 2)
         };
-        let hard = self.hard_signal(&sample);
-        if hard.is_none() {
-            if sample.completed == 0 && sample.in_flight_peak == 0 {
-                return self.keep(Reason::Idle);
+        let usable = start >= clean_from;
+        let merged = match self.pending.take() {
+            Some(earlier) if usable => earlier.merge(sample),
+            _ => {
+                self.span_backlog = self.prev_backlog;
+                *sample
             }
-            if sample.completed < self.config.min_samples.max(1) {
-                self.pending = Some(sample);
-                return self.keep(Reason::Thin);
-            }
-        }
-        let decision = self.decide(&sample, hard);
+        };
         self.prev_backlog = sample.cpu_backlog;
-        decision
+        let hard = self.hard_signal(&merged);
+        if hard.is_some() {
+            return self.decide(&merged, hard);
+        }
+        if merged.completed == 0 && merged.in_flight_peak == 0 {
+            return self.keep(Reason::Idle);
+        }
+        if !usable {
+            return self.keep(if probing {
+                Reason::Probe
+            } else {
+                Reason::Settle
+            });
+        }
+        if merged.completed < self.config.min_samples.max(1) {
+            self.pending = Some(merged);
+            return self.keep(Reason::Thin);
+        }
+        self.decide(&merged, None)
     }
 
     fn hard_signal(&self, s: &Sample) -> Option<Hard> {
@@ -217,19 +246,8 @@ impl Controller {
         if let Some(p50) = p50 {
             self.baseline.observe(self.now, p50);
         }
-        // Judge a window once at most half of it can still show the previous limit; a probe
-        // measures only a window wholly after it.
-        let since_change = self.now.saturating_sub(self.changed_at);
-        let flushed = self.flush.max(self.last_p50);
-        let settled = since_change >= flushed + s.window / 2;
         if let Phase::Probe { resume } = self.phase {
-            if since_change < flushed + s.window {
-                return self.keep(Reason::Probe);
-            }
             return self.finish_probe(resume, p50, baseline_before);
-        }
-        if !settled {
-            return self.keep(Reason::Settle);
         }
         self.baseline.expire(self.now);
         let baseline = self.baseline.get();
@@ -275,9 +293,10 @@ impl Controller {
             }
         }
         if let Some(ratio) = ratio {
-            if self.phase == Phase::Steady
-                && self.now.saturating_sub(self.confirmed_at) >= self.config.probe_interval
-            {
+            let unconfirmed =
+                self.now.saturating_sub(self.confirmed_at) >= self.config.probe_interval;
+            let due = self.probe_due.is_some_and(|at| self.now >= at);
+            if self.phase == Phase::Steady && (unconfirmed || due) {
                 return self.start_probe(level, ratio);
             }
         }
@@ -359,9 +378,9 @@ impl Controller {
             // Pages the pool finished in the window, from the backlog's balance; fetches
             // scale with requests in flight (Little's law), so this many in flight would
             // fetch as fast as the pool processes.
-            let processed = (s.completed + self.prev_backlog).saturating_sub(s.cpu_backlog);
+            let processed = (s.completed + self.span_backlog).saturating_sub(s.cpu_backlog);
             let mut fed = level as f64 * processed as f64 / s.completed as f64;
-            if s.cpu_backlog > self.prev_backlog {
+            if s.cpu_backlog > self.span_backlog {
                 fed *= CPU_DRAIN;
             }
             return Cpu::Bound(fed);
@@ -409,6 +428,7 @@ impl Controller {
             return self.keep(Reason::Hold);
         }
         self.phase = Phase::Probe { resume: self.limit };
+        self.probe_due = None;
         self.set(probe, Reason::Probe)
     }
 
@@ -427,10 +447,9 @@ impl Controller {
                 self.baseline.reset(self.now, p50);
             } else if p * PROBE_LOWER < b {
                 // Clearly lower than thought: the old baseline was measured with a queue.
-                // Look again soon, the queue may not be empty yet.
-                self.confirmed_at = self
-                    .now
-                    .saturating_sub(self.config.probe_interval.saturating_sub(REPROBE_SOON));
+                // Look again soon, whatever the windows in between say (they are judged
+                // against the baseline still too high): the queue may not be empty yet.
+                self.probe_due = Some(self.now + REPROBE_SOON);
             }
         }
         self.set(resume, Reason::Probe)

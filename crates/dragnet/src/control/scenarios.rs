@@ -224,7 +224,12 @@ fn run_file(path: &Path) -> (String, bool) {
                 .filter(|w| w.start_s >= check.from_s && w.start_s < check.to_s)
                 .cloned()
                 .collect();
-            assert!(!range.is_empty(), "{name}: check {}..{} s is empty", check.from_s, check.to_s);
+            assert!(
+                !range.is_empty(),
+                "{name}: check {}..{} s is empty",
+                check.from_s,
+                check.to_s
+            );
             let m = measure(&range);
             let failed = failures(check, &m);
             passed &= failed.is_empty();
@@ -242,7 +247,11 @@ fn run_file(path: &Path) -> (String, bool) {
                 m.swing,
                 m.probe_share,
                 m.backlog_max,
-                if failed.is_empty() { "ok".to_owned() } else { format!("FAIL: {}", failed.join("; ")) },
+                if failed.is_empty() {
+                    "ok".to_owned()
+                } else {
+                    format!("FAIL: {}", failed.join("; "))
+                },
             );
         }
         // DRAGNET_CONTROL_TRACE=name or name:seed prints that run window by window.

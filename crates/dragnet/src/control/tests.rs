@@ -64,7 +64,11 @@ fn an_overload_halves_without_a_safe_level_and_returns_to_it_with_one() {
     let d = c.update(&busy(24, 100));
     assert_eq!((d.limit, d.reason), (25, Reason::Increase));
     let d = c.update(&busy(25, 100));
-    assert_eq!((d.limit, d.reason), (25, Reason::Hold), "just under the ceiling");
+    assert_eq!(
+        (d.limit, d.reason),
+        (25, Reason::Hold),
+        "just under the ceiling"
+    );
 }
 
 #[test]
@@ -81,7 +85,10 @@ fn a_remembered_ceiling_is_probed_again_later() {
         limits.push(c.update(&busy(c.limit(), 100)).limit);
     }
     assert_eq!(limits[8], 39, "binary search up to just under the ceiling");
-    assert_eq!(limits[55], 39, "held while the ceiling is remembered (30 s)");
+    assert_eq!(
+        limits[55], 39,
+        "held while the ceiling is remembered (30 s)"
+    );
     assert!(limits[69] > 45, "then probed past it, growing: {limits:?}");
 }
 
@@ -123,14 +130,15 @@ fn latency_above_the_band_shrinks_to_what_the_throughput_needs() {
 fn latency_that_does_not_follow_the_load_becomes_the_new_baseline() {
     let mut c = Controller::new(ControllerConfig::with_bounds(1, 256, 64));
     c.update(&busy(64, 100)); // baseline 100 ms; slow start to 128
-    // The server gets 3× slower for everyone. Every change shows only after a latency.
+    // The server gets 3× slower for everyone.
+    let d = c.update(&busy(128, 300));
+    assert_eq!((d.limit, d.reason), (64, Reason::DecreaseLatency));
+    // From now on a change shows only after a latency (300 ms): every other window.
     let mut decide = |limit, p50| {
         let settling = c.update(&busy(limit, p50));
         assert_eq!(settling.reason, Reason::Settle);
         c.update(&busy(limit, p50))
     };
-    let d = decide(128, 300);
-    assert_eq!((d.limit, d.reason), (64, Reason::DecreaseLatency));
     let d = decide(64, 300);
     assert_eq!(
         (d.limit, d.reason),
