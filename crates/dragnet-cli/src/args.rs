@@ -126,9 +126,13 @@ pub(crate) struct OutputArgs {
 /// Knobs shared by every command that fetches.
 #[derive(Debug, Args, Clone)]
 pub(crate) struct Knobs {
-    /// Requests in flight at once, over all hosts.
-    #[arg(long, short = 'c', value_name = "N")]
-    pub(crate) concurrency: Option<usize>,
+    /// Requests in flight at once, over all hosts: `auto` (default) finds the sweet spot per
+    /// host and overall from throughput, latency and 429s; a number fixes it.
+    #[arg(long, short = 'c', value_name = "auto|N")]
+    pub(crate) concurrency: Option<String>,
+    /// The most `--concurrency auto` may reach.
+    #[arg(long, value_name = "N")]
+    pub(crate) max_concurrency: Option<usize>,
     /// Requests in flight at once to one host.
     #[arg(long, value_name = "N")]
     pub(crate) per_host: Option<usize>,

@@ -16,11 +16,12 @@ use crate::settings::parse_selector;
 /// The reference job's selector.
 const COUNTRY_LINKS: &str = "td .flagicon + a";
 
-/// The runs: a label, a folder name, and the concurrency.
-const RUNS: [(&str, &str, usize); 3] = [
-    ("sequential", "sequential", 1),
-    ("16 in flight", "c16", 16),
-    ("32 in flight", "c32", 32),
+/// The runs: a label, a folder name, and the concurrency (`None`: auto).
+const RUNS: [(&str, &str, Option<usize>); 4] = [
+    ("sequential", "sequential", Some(1)),
+    ("16 in flight", "c16", Some(16)),
+    ("32 in flight", "c32", Some(32)),
+    ("auto", "auto", None),
 ];
 
 struct Row {
@@ -53,8 +54,16 @@ pub(crate) async fn run(args: DemoArgs, quiet: bool) -> Result<ExitCode> {
         let mut config = Config::new(vec![list.clone()]);
         config.follow = Some(selector.clone());
         config.max_depth = 1;
-        config.concurrency = concurrency;
-        config.per_host = concurrency;
+        match concurrency {
+            Some(n) => {
+                config.concurrency = n;
+                config.per_host = n;
+            }
+            None => {
+                config.auto_concurrency = true;
+                config.per_host = config.max_concurrency;
+            }
+        }
         config.allow_private = true;
         config.out_dir = Some(out.clone());
         config.pages_log = Some(out.join("pages.jsonl"));
@@ -85,7 +94,7 @@ pub(crate) async fn run(args: DemoArgs, quiet: bool) -> Result<ExitCode> {
     }
     println!(
         "\nThe tutorial's Python on the real site: sequential 137 s, 16 threads 11.2 s, 32 threads 4.6 s.\n\
-         Pages saved under {}/{{sequential,c16,c32}}/ (233 countries and the list page each), \
+         Pages saved under {}/{{sequential,c16,c32,auto}}/ (233 countries and the list page each), \
          with a pages.jsonl log in each folder.",
         args.out.display()
     );

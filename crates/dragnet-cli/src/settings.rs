@@ -32,15 +32,28 @@ pub(crate) fn parse_selector(css: &str, flag: &str) -> Result<LinkSelector> {
 
 /// Applies the fetch knobs to `config`.
 pub(crate) fn apply_knobs(config: &mut Config, knobs: &Knobs) -> Result<()> {
-    if knobs.sequential {
-        config.concurrency = 1;
-        config.per_host = 1;
+    if let Some(max) = knobs.max_concurrency {
+        config.max_concurrency = max;
     }
-    if let Some(n) = knobs.concurrency {
-        config.concurrency = n;
-        // One number from the user means "this many in flight": do not cap it lower
-        // per host unless they also say --per-host.
-        config.per_host = config.per_host.max(n);
+    match knobs.concurrency.as_deref().map(str::trim) {
+        _ if knobs.sequential => {
+            config.concurrency = 1;
+            config.per_host = 1;
+        }
+        None | Some("auto") => {
+            config.auto_concurrency = true;
+            // Auto finds each host's level; the per-host cap is auto's cap unless given.
+            config.per_host = config.max_concurrency;
+        }
+        Some(text) => {
+            let n: usize = text.parse().ok().filter(|n| *n > 0).with_context(|| {
+                format!("--concurrency {text:?}: expected auto or a number of at least 1")
+            })?;
+            config.concurrency = n;
+            // One number from the user means "this many in flight": do not cap it lower
+            // per host unless they also say --per-host.
+            config.per_host = config.per_host.max(n);
+        }
     }
     if let Some(n) = knobs.per_host {
         config.per_host = n;
@@ -251,7 +264,8 @@ mod tests {
     fn one_concurrency_number_is_not_capped_per_host() {
         let mut config = Config::new(vec![parse_url("http://a.test/").unwrap()]);
         let knobs = Knobs {
-            concurrency: Some(128),
+            concurrency: Some("128".into()),
+            max_concurrency: None,
             per_host: None,
             sequential: false,
             threads: None,
@@ -268,5 +282,20 @@ mod tests {
         };
         apply_knobs(&mut config, &knobs).unwrap();
         assert_eq!((config.concurrency, config.per_host), (128, 128));
+        assert!(!config.auto_concurrency);
+        let auto = Knobs {
+            concurrency: None,
+            max_concurrency: Some(64),
+            ..knobs.clone()
+        };
+        let mut config = Config::new(vec![parse_url("http://a.test/").unwrap()]);
+        apply_knobs(&mut config, &auto).unwrap();
+        assert!(config.auto_concurrency);
+        assert_eq!((config.max_concurrency, config.per_host), (64, 64));
+        let bad = Knobs {
+            concurrency: Some("lots".into()),
+            ..knobs
+        };
+        assert!(apply_knobs(&mut config, &bad).is_err());
     }
 }

@@ -14,6 +14,10 @@ use crate::error::Error;
 /// Global requests in flight when the user says nothing. 32 is where the reference job's
 /// tutorial found its sweet spot by hand; the adaptive controller will replace this guess.
 pub const DEFAULT_CONCURRENCY: usize = 32;
+/// Cap on what `--concurrency auto` may reach, overall and per host.
+pub const DEFAULT_MAX_CONCURRENCY: usize = 256;
+/// Where auto concurrency starts, per host and overall: slow start doubles it each window.
+pub const AUTO_INITIAL_CONCURRENCY: usize = 8;
 /// Requests in flight to one host. High enough that a single-site job (the reference job)
 /// is not throttled below the global limit, since one host is all it has.
 pub const DEFAULT_PER_HOST: usize = 32;
@@ -57,8 +61,13 @@ pub struct Config {
     pub max_pages: Option<u64>,
     /// Which discovered links stay in the crawl.
     pub scope: Scope,
-    /// Requests in flight at once, over all hosts.
+    /// Requests in flight at once, over all hosts (the fixed limit; with `auto_concurrency`
+    /// the controller's cap is `max_concurrency` instead).
     pub concurrency: usize,
+    /// Let the adaptive controller find the limits, per host and overall.
+    pub auto_concurrency: bool,
+    /// The most the controller may allow.
+    pub max_concurrency: usize,
     /// Requests in flight at once to one host.
     pub per_host: usize,
     /// Threads in the CPU pool that parses and extracts.
@@ -122,6 +131,8 @@ impl Config {
             max_pages: None,
             scope: Scope::Host,
             concurrency: DEFAULT_CONCURRENCY,
+            auto_concurrency: false,
+            max_concurrency: DEFAULT_MAX_CONCURRENCY,
             per_host: DEFAULT_PER_HOST,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             retries: DEFAULT_RETRIES,
@@ -150,6 +161,24 @@ impl Config {
         }
     }
 
+    /// The most requests that can be in flight: the fixed limit, or auto's cap.
+    pub fn concurrency_cap(&self) -> usize {
+        if self.auto_concurrency {
+            self.max_concurrency
+        } else {
+            self.concurrency
+        }
+    }
+
+    /// The concurrency setting as the summary shows it.
+    pub fn concurrency_label(&self) -> String {
+        if self.auto_concurrency {
+            format!("auto (max {})", self.max_concurrency)
+        } else {
+            self.concurrency.to_string()
+        }
+    }
+
     /// Checks the values that would make a crawl impossible or meaningless.
     ///
     /// # Errors
@@ -166,7 +195,7 @@ impl Config {
         {
             return Err(Error::Config(format!("seed {seed} is not an http(s) URL")));
         }
-        if self.concurrency == 0 {
+        if self.concurrency == 0 || self.max_concurrency == 0 {
             return bad("concurrency must be at least 1");
         }
         if self.per_host == 0 {

@@ -39,6 +39,15 @@ struct GateState {
     peak: usize,
     /// Minimum gap between request starts to any one host (`--delay`).
     min_interval: Duration,
+    /// The limit of a host that has no controlled limit yet (the controller's starting
+    /// point); the configured per-host limit when no controller runs.
+    new_host_limit: usize,
+    /// Halve a host's limit on 429/503 by itself. Off when the adaptive controller drives
+    /// the limits (it reacts to the same signals, and two reactions would double the cut).
+    aimd: bool,
+    /// Most requests in flight during the current control window, overall and per host.
+    window_peak: usize,
+    window_peaks: HashMap<String, usize>,
     /// Only hosts with requests in flight or a pending pause: the map stays as small as the
     /// active set, not the crawl.
     hosts: HashMap<String, HostSlot>,
@@ -57,6 +66,8 @@ struct HostSlot {
     /// the gate-wide `min_interval`; kept with the slot like `reduced_limit`.
     interval: Option<Duration>,
     last_start: Option<Instant>,
+    /// Set by the adaptive controller; replaces the configured per-host limit.
+    controlled_limit: Option<usize>,
 }
 
 impl HostSlot {
@@ -67,6 +78,7 @@ impl HostSlot {
             && self.paused_until.is_none_or(|until| until <= now)
             && self.reduced_limit.is_none()
             && self.interval.is_none()
+            && self.controlled_limit.is_none()
             && self.last_start.is_none_or(|start| start + gap <= now)
     }
 }
@@ -88,6 +100,10 @@ impl Gate {
                 in_flight: 0,
                 peak: 0,
                 min_interval: Duration::ZERO,
+                aimd: true,
+                new_host_limit: per_host_limit.max(1),
+                window_peak: 0,
+                window_peaks: HashMap::new(),
                 hosts: HashMap::new(),
             }),
             released: Notify::new(),
@@ -108,7 +124,7 @@ impl Gate {
     pub fn try_acquire(self: &Arc<Self>, host: &str) -> Result<Permit, Wait> {
         let mut state = self.lock();
         let now = Instant::now();
-        let per_host_limit = state.per_host_limit;
+        let per_host_limit = state.per_host_limit.min(state.new_host_limit);
         let min_interval = state.min_interval;
         if let Some(slot) = state.hosts.get_mut(host) {
             match slot.paused_until {
@@ -124,7 +140,11 @@ impl Gate {
             {
                 return Err(Wait::HostPaused(next));
             }
-            if slot.in_flight >= slot.reduced_limit.unwrap_or(per_host_limit) {
+            let limit = slot
+                .controlled_limit
+                .unwrap_or(per_host_limit)
+                .min(slot.reduced_limit.unwrap_or(usize::MAX));
+            if slot.in_flight >= limit {
                 return Err(Wait::HostBusy);
             }
         }
@@ -133,9 +153,13 @@ impl Gate {
         }
         state.in_flight += 1;
         state.peak = state.peak.max(state.in_flight);
+        state.window_peak = state.window_peak.max(state.in_flight);
         let slot = state.hosts.entry(host.to_owned()).or_default();
         slot.in_flight += 1;
         slot.last_start = Some(now);
+        let in_flight = slot.in_flight;
+        let peak = state.window_peaks.entry(host.to_owned()).or_default();
+        *peak = (*peak).max(in_flight);
         Ok(Permit {
             gate: Arc::clone(self),
             host: host.to_owned(),
@@ -174,9 +198,10 @@ impl Gate {
     pub fn overloaded(&self, host: &str, until: Instant) {
         let mut state = self.lock();
         let per_host_limit = state.per_host_limit;
+        let aimd = state.aimd;
         let slot = state.hosts.entry(host.to_owned()).or_default();
         let already_paused = slot.paused_until.is_some_and(|old| old > Instant::now());
-        if !already_paused {
+        if !already_paused && aimd {
             let current = slot.reduced_limit.unwrap_or(per_host_limit);
             slot.reduced_limit = Some((current / 2).max(1));
             slot.successes = 0;
@@ -214,14 +239,61 @@ impl Gate {
             .unwrap_or(state.per_host_limit)
     }
 
-    /// Changes the limits (for the concurrency controller). Requests already in flight keep
-    /// their slots; a lower limit applies as they finish.
-    pub fn set_limits(&self, global_limit: usize, per_host_limit: usize) {
+    /// Hands the limits to the adaptive controller: the gate stops halving hosts on 429/503
+    /// itself (the controller does).
+    pub fn set_adaptive(&self) {
+        self.lock().aimd = false;
+    }
+
+    /// The limit for hosts the controller has not seen yet.
+    pub fn set_default_host_limit(&self, limit: usize) {
+        self.lock().new_host_limit = limit.max(1);
+    }
+
+    /// Sets the global limit (the controller's decision).
+    pub fn set_global_limit(&self, limit: usize) {
+        self.lock().global_limit = limit.max(1);
+        self.released.notify_waiters();
+    }
+
+    /// Sets one host's limit (its controller's decision), capped by the configured
+    /// per-host limit; `None` forgets it (the host went idle).
+    pub fn set_host_limit(&self, host: &str, limit: Option<usize>) {
         let mut state = self.lock();
-        state.global_limit = global_limit.max(1);
-        state.per_host_limit = per_host_limit.max(1);
+        let cap = state.per_host_limit;
+        match limit {
+            Some(limit) => {
+                state
+                    .hosts
+                    .entry(host.to_owned())
+                    .or_default()
+                    .controlled_limit = Some(limit.clamp(1, cap))
+            }
+            None => {
+                if let Some(slot) = state.hosts.get_mut(host) {
+                    slot.controlled_limit = None;
+                }
+            }
+        }
         drop(state);
         self.released.notify_waiters();
+    }
+
+    /// The most requests in flight since the last call, overall and per host; starts a new
+    /// control window (peaks restart from what is in flight now).
+    pub fn take_window_peaks(&self) -> (usize, HashMap<String, usize>) {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let global = std::mem::replace(&mut state.window_peak, state.in_flight);
+        let mut hosts = std::mem::take(&mut state.window_peaks);
+        for (host, slot) in &state.hosts {
+            if slot.in_flight > 0 {
+                let peak = hosts.entry(host.clone()).or_default();
+                *peak = (*peak).max(slot.in_flight);
+                state.window_peaks.insert(host.clone(), slot.in_flight);
+            }
+        }
+        (global.max(state.in_flight), hosts)
     }
 
     /// Sets the minimum gap between request starts to any one host (`--delay`).

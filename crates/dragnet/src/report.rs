@@ -36,14 +36,35 @@ pub struct Summary {
     pub latency_ms: Latency,
     /// Most requests in flight at once.
     pub peak_in_flight: usize,
-    /// The concurrency limit used.
-    pub concurrency: usize,
+    /// The concurrency setting: a number, or `auto`.
+    pub concurrency: String,
+    /// The adaptive controller's decisions over time (empty with a fixed concurrency).
+    pub limit_history: Vec<LimitPoint>,
     /// Threads in the CPU pool.
     pub threads: usize,
     /// Share of the CPU pool's capacity spent processing (0–1).
     pub cpu_busy_share: f64,
     /// Whether the crawl stopped early (interrupted or a fatal output error).
     pub interrupted: bool,
+}
+
+/// One control window's decision.
+#[derive(Clone, Debug, Serialize)]
+pub struct LimitPoint {
+    /// Seconds since the start.
+    pub t: f64,
+    /// The global limit decided.
+    pub limit: usize,
+    /// Requests completed per second in the window.
+    pub throughput: f64,
+    /// Median latency of the busiest host's window, ms.
+    pub latency_ms: Option<u64>,
+    /// 429/503 answers in the window, all hosts.
+    pub overloads: u64,
+    /// Per-host limits of the hosts active in the window (the busiest few).
+    pub hosts: BTreeMap<String, usize>,
+    /// Why the global limit moved.
+    pub reason: &'static str,
 }
 
 /// Latency percentiles, ms.
@@ -60,7 +81,7 @@ pub struct Latency {
 impl Summary {
     pub(crate) fn from_stats(
         stats: &Stats,
-        concurrency: usize,
+        concurrency: String,
         threads: usize,
         interrupted: bool,
     ) -> Self {
@@ -82,6 +103,7 @@ impl Summary {
             latency_ms: Latency { p50, p95, max },
             peak_in_flight: stats.peak_in_flight(),
             concurrency,
+            limit_history: stats.history(),
             threads,
             cpu_busy_share: stats.cpu_busy_share(),
             interrupted,

@@ -27,10 +27,12 @@ pub struct ControllerConfig {
     /// share of the window's requests, so a site with a few random resets is not throttled
     /// to nothing.
     pub error_share: f64,
-    /// How far back the baseline (lowest median latency) looks.
+    /// A baseline not renewed (a median within 1.1 × of it) for this long is re-measured
+    /// by a probe, and medians older than this leave it after a probe.
     pub baseline_horizon: Duration,
-    /// When the latency has not come back near the baseline for this long, the controller
-    /// lowers the limit for a moment to measure the unloaded latency again.
+    /// When no window allowed growth (latency below `grow_below` × baseline) for this
+    /// long, the limit sits on a queue: the controller lowers it for a moment to measure
+    /// the unloaded latency again.
     pub probe_interval: Duration,
     /// How long the level at which the server last pushed back (429/503, errors) caps
     /// growth. After that the controller probes above it again, gently.
@@ -54,7 +56,7 @@ impl Default for ControllerConfig {
             backoff: 0.5,
             error_share: 0.05,
             baseline_horizon: Duration::from_secs(30),
-            probe_interval: Duration::from_secs(10),
+            probe_interval: Duration::from_secs(20),
             ceiling_memory: Duration::from_secs(30),
             cpu_backlog_per_thread: 2,
             min_samples: 10,

@@ -16,7 +16,8 @@ const PROBE_DEPTH: f64 = 0.75;
 const PROBE_LOWER: f64 = 1.1;
 /// After a probe that found a clearly lower baseline, the next probe comes this soon: the
 /// queue may not have been fully drained yet (a limit that started above the server's
-/// capacity never saw the unloaded latency).
+/// capacity never saw the unloaded latency). Also the first probe after slow start ends on
+/// latency, for the same reason.
 const REPROBE_SOON: Duration = Duration::from_secs(2);
 /// A second latency decrease in a row, to at most this share of the limit where the high
 /// latency started, is also an experiment: the latency must fall with the load, or it was
@@ -30,6 +31,11 @@ const EXPERIMENT_DROP: f64 = 0.95;
 /// above what the tolerated share would give: in small windows a few random resets are a
 /// large share (2 in 35 is 5.7 %, which a 2 % background gives one window in eight).
 const ERROR_SIGMAS: f64 = 3.0;
+/// A latency decrease needs more than this many requests waiting at the server. With a
+/// few requests in flight the ratio band has no integer in it (2 workers: 2 in flight read
+/// 1.0, 3 read 1.5 or, with a noisy baseline, 1.7), and one waiting request is not worth
+/// a third of the throughput.
+const MIN_QUEUE: f64 = 1.5;
 /// One soft decrease (latency, CPU) lowers the limit by at most half ...
 const CUT_MAX: f64 = 0.5;
 /// ... and by at least a tenth (smaller changes are noise, and only hold up the settling).
@@ -115,8 +121,10 @@ pub struct Controller {
     prev_backlog: u64,
     /// ... and before the first window of the sample being gathered.
     span_backlog: u64,
-    /// A probe to make soon, whatever the baseline's confirmations say.
+    /// A probe to make soon, whatever the baseline's confirmations say ...
     probe_due: Option<Duration>,
+    /// ... and no higher than this.
+    deeper_probe: Option<usize>,
     cpu_streak: u32,
     experiment: Option<Experiment>,
     /// The limit before the current run of windows with latency above the band.
@@ -146,6 +154,7 @@ impl Controller {
             prev_backlog: 0,
             span_backlog: 0,
             probe_due: None,
+            deeper_probe: None,
             cpu_streak: 0,
             experiment: None,
             high_since: None,
@@ -249,19 +258,18 @@ impl Controller {
         if let Phase::Probe { resume } = self.phase {
             return self.finish_probe(resume, p50, baseline_before);
         }
-        self.baseline.expire(self.now);
         let baseline = self.baseline.get();
-        if let (Some(experiment), Some(p50)) = (self.experiment.take(), p50) {
-            if p50.as_secs_f64() >= experiment.p50_before.as_secs_f64() * EXPERIMENT_DROP {
-                // The load fell by a quarter or more and the latency did not: it was not
-                // our queue. The server or the path got slower; that is the new unloaded
-                // latency, and the cut was a mistake.
-                self.baseline.reset(self.now, p50);
-                self.confirmed_at = self.now;
-                self.high_since = None;
-                let back = experiment.limit_before.max(self.limit);
-                return self.set(back, Reason::Increase);
-            }
+        if let (Some(experiment), Some(p50)) = (self.experiment.take(), p50)
+            && p50.as_secs_f64() >= experiment.p50_before.as_secs_f64() * EXPERIMENT_DROP
+        {
+            // The load fell by a quarter or more and the latency did not: it was not our
+            // queue. The server or the path got slower; that is the new unloaded latency,
+            // and the cuts were a mistake.
+            self.baseline.reset(self.now, p50);
+            self.confirmed_at = self.now;
+            self.high_since = None;
+            let back = experiment.limit_before.max(self.limit);
+            return self.set(back, Reason::Increase);
         }
         let ratio = match (p50, baseline) {
             (Some(p50), Some(base)) => Some(p50.as_secs_f64() / base.as_secs_f64().max(1e-6)),
@@ -274,7 +282,9 @@ impl Controller {
             self.confirmed_at = self.now;
         }
         if let (Some(ratio), Some(p50)) = (ratio, p50) {
-            if ratio > self.config.shrink_above {
+            // Vegas's view: this many requests wait at the server.
+            let queued = level as f64 * (1.0 - 1.0 / ratio);
+            if ratio > self.config.shrink_above && queued > MIN_QUEUE {
                 return self.shrink_for_latency(level, ratio, p50);
             }
         }
@@ -296,14 +306,19 @@ impl Controller {
             let unconfirmed =
                 self.now.saturating_sub(self.confirmed_at) >= self.config.probe_interval;
             let due = self.probe_due.is_some_and(|at| self.now >= at);
-            if self.phase == Phase::Steady && (unconfirmed || due) {
-                return self.start_probe(level, ratio);
+            let stale = self.baseline.is_stale(self.now);
+            if self.phase == Phase::Steady
+                && (unconfirmed || due || stale)
+                && let Some(probe) = self.start_probe(level, ratio)
+            {
+                return probe;
             }
         }
         if level < self.limit {
             return self.keep(Reason::AppLimited);
         }
         if ratio.is_some_and(|r| r >= self.config.grow_below) {
+            self.latency_ends_slow_start();
             return self.stop_growing(Reason::Hold);
         }
         self.grow()
@@ -398,13 +413,15 @@ impl Controller {
     /// the middle of the tolerated band. Not `throughput × baseline`: with a heavy tail the
     /// mean latency is well above the median, and that would undershoot.
     fn shrink_for_latency(&mut self, level: usize, ratio: f64, p50: Duration) -> Decision {
-        self.phase = Phase::Steady;
+        self.latency_ends_slow_start();
         self.step = 1;
         let band_middle = (self.config.grow_below + self.config.shrink_above) / 2.0;
         let limit = self.limit as f64;
-        let new = (level as f64 * band_middle / ratio)
+        // Rounded, not floored: from 3 in flight, 1.94 is 2, not 1.
+        let new = ((level as f64 * band_middle / ratio)
             .clamp(limit * CUT_MAX, limit * CUT_MIN)
-            .floor() as usize;
+            .round() as usize)
+            .min(self.limit.saturating_sub(1));
         match self.high_since {
             None => self.high_since = Some(self.limit),
             Some(from) if (new as f64) <= from as f64 * EXPERIMENT_CUT => {
@@ -418,18 +435,25 @@ impl Controller {
         self.set(new, Reason::DecreaseLatency)
     }
 
-    fn start_probe(&mut self, level: usize, ratio: f64) -> Decision {
+    /// Lowers the limit to re-measure the unloaded latency; `None` when it cannot go lower.
+    fn start_probe(&mut self, level: usize, ratio: f64) -> Option<Decision> {
         // The level at which the latency would be the baseline, if it is all queueing.
         let unqueued = level as f64 / ratio.max(1.0);
-        let probe = ((unqueued * PROBE_DEPTH).floor() as usize).max(self.config.min);
+        let mut probe = (unqueued * PROBE_DEPTH).floor() as usize;
+        if let Some(deeper) = self.deeper_probe.take() {
+            probe = probe.min(deeper);
+        }
+        let probe = probe.max(self.config.min);
+        self.probe_due = None;
         if probe >= self.limit {
-            // Cannot go lower usefully: the queue (if any) is as short as it gets.
+            // Cannot go lower usefully: the queue (if any) is as short as it gets, so
+            // today's latencies are as unloaded as they get.
             self.confirmed_at = self.now;
-            return self.keep(Reason::Hold);
+            self.baseline.expire(self.now);
+            return None;
         }
         self.phase = Phase::Probe { resume: self.limit };
-        self.probe_due = None;
-        self.set(probe, Reason::Probe)
+        Some(self.set(probe, Reason::Probe))
     }
 
     fn finish_probe(
@@ -440,19 +464,38 @@ impl Controller {
     ) -> Decision {
         self.phase = Phase::Steady;
         self.confirmed_at = self.now;
+        // The probe measured the unloaded latency afresh (it is in the baseline already):
+        // older medians may go now. If they were lower and the server has slowed down a
+        // little since, this is how the baseline rises.
+        self.baseline.expire(self.now);
         if let (Some(p50), Some(before)) = (p50, before) {
             let (p, b) = (p50.as_secs_f64(), before.as_secs_f64());
-            if p > b * self.config.grow_below {
-                // Even with the queue drained the latency stays up: the server got slower.
+            if p > b * self.config.shrink_above {
+                // Even with the queue drained the latency stays well up: the server got
+                // slower. (Not for less: the baseline is a minimum of noisy medians, so an
+                // unloaded window often reads a fifth above it.) Or the server's capacity
+                // fell below the probe's level just now: look again soon to tell.
                 self.baseline.reset(self.now, p50);
+                self.probe_due = Some(self.now + REPROBE_SOON);
             } else if p * PROBE_LOWER < b {
                 // Clearly lower than thought: the old baseline was measured with a queue.
                 // Look again soon, whatever the windows in between say (they are judged
-                // against the baseline still too high): the queue may not be empty yet.
+                // against the baseline still too high), and twice as deep: the queue may
+                // not have been empty yet.
                 self.probe_due = Some(self.now + REPROBE_SOON);
+                self.deeper_probe = Some(self.limit / 2);
             }
         }
         self.set(resume, Reason::Probe)
+    }
+
+    /// Slow start ends on latency: the baseline so far was measured at the initial limit,
+    /// which may already have queued at a small server. Probe soon to find out.
+    fn latency_ends_slow_start(&mut self) {
+        if self.phase == Phase::SlowStart {
+            self.phase = Phase::Steady;
+            self.probe_due.get_or_insert(self.now + REPROBE_SOON);
+        }
     }
 
     fn stop_growing(&mut self, reason: Reason) -> Decision {
@@ -471,7 +514,11 @@ impl Controller {
             (Phase::SlowStart, None) => (self.limit.saturating_mul(2), Reason::SlowStart),
             (_, Some(c)) => ((self.limit + c) / 2, Reason::Increase),
             (_, None) => {
-                let target = self.limit.saturating_add(self.step);
+                // At most half the limit per step: from 3, +2 would be two thirds more load
+                // on what may be a very small server.
+                let target = self
+                    .limit
+                    .saturating_add(self.step.min((self.limit / 2).max(1)));
                 self.step = (self.step * 2).min(self.limit.max(1));
                 (target, Reason::Increase)
             }

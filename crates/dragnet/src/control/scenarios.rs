@@ -153,13 +153,13 @@ fn measure(windows: &[Window]) -> Measured {
 /// The criteria `m` misses, as readable reasons.
 fn failures(check: &Check, m: &Measured) -> Vec<String> {
     let mut out = Vec::new();
-    if let Some([lo, hi]) = check.limit {
-        if !(lo..=hi).contains(&m.median_limit) {
-            out.push(format!(
-                "median limit {} not in [{lo}, {hi}]",
-                m.median_limit
-            ));
-        }
+    if let Some([lo, hi]) = check.limit
+        && !(lo..=hi).contains(&m.median_limit)
+    {
+        out.push(format!(
+            "median limit {} not in [{lo}, {hi}]",
+            m.median_limit
+        ));
     }
     if let Some(max) = check.limit_max.filter(|&max| m.max_limit > max) {
         out.push(format!("limit reached {} > {max}", m.max_limit));
@@ -216,7 +216,16 @@ fn run_file(path: &Path) -> (String, bool) {
     let mut rows = String::new();
     let mut passed = true;
     let mut traced = None;
-    for &seed in &scenario.seeds {
+    // DRAGNET_CONTROL_SEEDS=1-20 runs every scenario with those seeds instead.
+    let seeds = match std::env::var("DRAGNET_CONTROL_SEEDS") {
+        Ok(range) => {
+            let (a, b) = range.split_once('-').unwrap_or((&range, &range));
+            let (a, b) = (a.parse().unwrap_or(1), b.parse().unwrap_or(1));
+            (a..=b).collect()
+        }
+        Err(_) => scenario.seeds.clone(),
+    };
+    for &seed in &seeds {
         let windows = sim::run(&sim_config(&scenario, seed));
         for check in &scenario.checks {
             let range: Vec<Window> = windows
@@ -235,7 +244,7 @@ fn run_file(path: &Path) -> (String, bool) {
             passed &= failed.is_empty();
             let _ = writeln!(
                 rows,
-                "{name:<16} {seed:>2} {:>4}-{:<4} {:>6.1} {:>4}-{:<4} {:>6.3} {:>7.4} {:>5.2} {:>5.2} {:>5.2} {:>5} {}",
+                "{name:<24} {seed:>2} {:>4}-{:<4} {:>6.1} {:>4}-{:<4} {:>6.3} {:>7.4} {:>5.2} {:>5.2} {:>5.2} {:>5} {}",
                 check.from_s,
                 check.to_s,
                 m.median_limit,
@@ -309,7 +318,7 @@ fn scenarios_meet_their_criteria() {
             .collect()
     });
     let mut table = format!(
-        "{:<16} {:>2} {:>9} {:>6} {:>9} {:>6} {:>7} {:>5} {:>5} {:>5} {:>5} result\n",
+        "{:<24} {:>2} {:>9} {:>6} {:>9} {:>6} {:>7} {:>5} {:>5} {:>5} {:>5} result\n",
         "scenario",
         "sd",
         "seconds",

@@ -229,8 +229,10 @@ impl Engine {
                 decision,
                 baseline: self.controller.baseline(),
             });
-            probing = decision.reason == Reason::Probe
-                && (decision.limit < self.limit || (probing && decision.limit == self.limit));
+            // A probe lowers the limit and holds it (whatever the reasons meanwhile) until
+            // it restores it or a hard signal changes it.
+            probing = (decision.reason == Reason::Probe && decision.limit < self.limit)
+                || (probing && decision.limit == self.limit);
             self.limit = decision.limit;
             self.latencies.clear();
             (self.overloads, self.errors, self.useful) = (0, 0, 0);

@@ -87,6 +87,11 @@ pub async fn fetch_with_retries(
         };
         let result = fetcher.fetch(url, guard).await;
         drop(slot);
+        if let Some(stats) = stats {
+            stats
+                .window
+                .record(host, result.as_ref().map(|f| f.elapsed).map_err(|f| f.kind));
+        }
         let failure = match result {
             Ok(fetched) => {
                 gate.succeeded(host);

@@ -5,6 +5,7 @@
 //! Backpressure: the number of tasks is capped at the concurrency plus a small CPU backlog,
 //! so when parsing or a sink is the slow stage, fetching waits instead of memory growing.
 
+mod control;
 mod schedule;
 mod task;
 
@@ -84,7 +85,10 @@ impl<F: Frontier> Crawler<F> {
     /// [`Error::Config`] when the configuration is invalid.
     pub fn with_frontier(config: Config, frontier: F) -> Result<Self, Error> {
         config.validate()?;
-        let gate = Gate::new(config.concurrency, config.per_host);
+        let gate = Gate::new(config.concurrency_cap(), config.per_host);
+        if config.auto_concurrency {
+            gate.set_default_host_limit(crate::config::AUTO_INITIAL_CONCURRENCY);
+        }
         let stats = Arc::new(Stats::new(config.threads, Arc::clone(&gate)));
         Ok(Self {
             config,
@@ -179,7 +183,19 @@ impl<F: Frontier> Crawler<F> {
             gate: Arc::clone(&gate),
             stats: Arc::clone(&stats),
         });
+        let control = config.auto_concurrency.then(|| {
+            tokio::spawn(control::control_loop(
+                Arc::clone(&gate),
+                Arc::clone(&stats),
+                config.max_concurrency,
+                config.per_host,
+                crate::config::AUTO_INITIAL_CONCURRENCY,
+            ))
+        });
         let scheduled = schedule(&ctx, &config, &stop).await;
+        if let Some(control) = control {
+            control.abort();
+        }
         let ctx = Arc::into_inner(ctx).ok_or_else(|| {
             Error::Config(
                 "internal: tasks still hold the crawl context after the scheduler ended".into(),
@@ -189,7 +205,12 @@ impl<F: Frontier> Crawler<F> {
         let flushed = ctx.sinks.finish().await;
         let interrupted = scheduled?;
         flushed?;
-        let summary = Summary::from_stats(&stats, config.concurrency, config.threads, interrupted);
+        let summary = Summary::from_stats(
+            &stats,
+            config.concurrency_label(),
+            config.threads,
+            interrupted,
+        );
         tracing::info!(
             message = "Crawl finished.",
             ok = summary.pages_ok,

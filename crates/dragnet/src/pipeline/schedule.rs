@@ -41,8 +41,8 @@ async fn schedule_loop<F: Frontier>(
     stop: &StopHandle,
     tasks: &mut JoinSet<Result<(), Error>>,
 ) -> Result<bool, Error> {
-    let max_tasks = config.concurrency + CPU_BACKLOG_PER_THREAD * config.threads;
-    let buffer_target = (config.concurrency * 2).max(LEASE_BATCH);
+    let max_tasks = config.concurrency_cap() + CPU_BACKLOG_PER_THREAD * config.threads;
+    let buffer_target = (config.concurrency_cap() * 2).max(LEASE_BATCH);
     let mut buffer: VecDeque<Lease> = VecDeque::new();
     let mut dispatched: u64 = 0;
     let mut fatal: Option<Error> = None;

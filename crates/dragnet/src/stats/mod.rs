@@ -11,6 +11,10 @@ use hdrhistogram::Histogram;
 
 use crate::gate::Gate;
 
+mod window;
+
+pub use window::{HostWindow, WindowRecorder};
+
 /// Slowest latency the histogram tells apart (ms); slower ones are clamped to it.
 const LATENCY_MAX_MS: u64 = 10 * 60 * 1000;
 
@@ -36,6 +40,10 @@ pub struct Stats {
     dropped_links: Mutex<BTreeMap<String, u64>>,
     /// Per-successful-fetch latency in ms (3 significant digits).
     latency: Mutex<Histogram<u64>>,
+    /// The current control window's attempts, for the concurrency controller.
+    pub(crate) window: WindowRecorder,
+    /// The controller's decisions over time, for the summary.
+    history: Mutex<Vec<crate::report::LimitPoint>>,
 }
 
 /// A point-in-time copy of the counters.
@@ -100,6 +108,8 @@ impl Stats {
             skips: Mutex::new(BTreeMap::new()),
             dropped_links: Mutex::new(BTreeMap::new()),
             // Invariant: the bounds are constants that hdrhistogram accepts (1 ≤ low, 2·low ≤ high, sigfig ≤ 5).
+            window: WindowRecorder::default(),
+            history: Mutex::new(Vec::new()),
             latency: Mutex::new(
                 Histogram::new_with_bounds(1, LATENCY_MAX_MS, 3).expect("valid histogram bounds"),
             ),
@@ -132,6 +142,35 @@ impl Stats {
         for label in labels {
             *dropped.entry(label).or_default() += 1;
         }
+    }
+
+    /// Keeps a controller decision for the summary. Bounded: past `MAX_HISTORY` points every
+    /// other point is dropped, so a week-long crawl keeps its whole shape at a coarser grain.
+    pub(crate) fn record_limit(&self, point: crate::report::LimitPoint) {
+        const MAX_HISTORY: usize = 2048;
+        let mut history = lock(&self.history);
+        if history.len() >= MAX_HISTORY {
+            let mut keep = false;
+            history.retain(|_| {
+                keep = !keep;
+                keep
+            });
+        }
+        history.push(point);
+    }
+
+    pub(crate) fn history(&self) -> Vec<crate::report::LimitPoint> {
+        lock(&self.history).clone()
+    }
+
+    /// The CPU pool's threads.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// Since the crawl started.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
     }
 
     pub(crate) fn skips(&self) -> BTreeMap<String, u64> {

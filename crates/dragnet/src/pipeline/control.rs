@@ -1,0 +1,150 @@
+//! The task that applies the adaptive controller (`crate::control`): every window it turns
+//! the window's counters into a `Sample` per host and one overall, asks each host's
+//! controller and the global one for a limit, and sets them on the gate.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::control::{Controller, ControllerConfig, Sample};
+use crate::gate::Gate;
+use crate::report::LimitPoint;
+use crate::stats::Stats;
+
+/// How often the loop looks. A window closes after about two median latencies of the
+/// busiest host (one during slow start, which doubles per round trip as TCP does; two give
+/// the median something to stand on), never shorter than this tick and never longer than `MAX_WINDOW`, so a
+/// 233-page job at 100 ms is not over before slow start gets going.
+const TICK: Duration = Duration::from_millis(100);
+const MAX_WINDOW: Duration = Duration::from_secs(1);
+/// Hosts listed per history point (the busiest), so the summary stays small on wide crawls.
+const HISTORY_HOSTS: usize = 8;
+
+struct HostControl {
+    controller: Controller,
+    last_active: Instant,
+}
+
+/// Runs until aborted (the pipeline aborts it when the crawl ends).
+pub(super) async fn control_loop(
+    gate: Arc<Gate>,
+    stats: Arc<Stats>,
+    max: usize,
+    per_host_max: usize,
+    initial: usize,
+) {
+    let host_config = ControllerConfig::with_bounds(1, per_host_max, initial.min(per_host_max));
+    let idle_after = host_config.ceiling_memory;
+    // The global controller starts at the cap: the hosts' controllers do the slow start
+    // against their servers; the global one only brings the total down when the CPU pool
+    // falls behind. Starting it low too would make each wait for the other every window.
+    let mut global = Controller::new(ControllerConfig::with_bounds(1, max, max));
+    let mut hosts: HashMap<String, HostControl> = HashMap::new();
+    gate.set_adaptive();
+    gate.set_global_limit(global.limit());
+    gate.set_default_host_limit(initial.min(per_host_max));
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    let mut last = Instant::now();
+    let mut target = TICK * 2;
+    loop {
+        tick.tick().await;
+        let now = Instant::now();
+        let window = now - last;
+        if window < target {
+            continue;
+        }
+        last = now;
+        let mut windows = stats.window.take();
+        let (global_peak, host_peaks) = gate.take_window_peaks();
+
+        let mut completed = 0;
+        let mut overloads = 0;
+        let mut busiest: Vec<(u64, String, usize, Option<Duration>, bool)> = Vec::new();
+        let active: HashSet<String> = windows.keys().chain(host_peaks.keys()).cloned().collect();
+        for host in active {
+            let mut counts = windows.remove(&host).unwrap_or_default();
+            let (latency_p50, latency_min) = counts.latency_p50_min();
+            let sample = Sample {
+                window,
+                completed: counts.completed,
+                latency_p50,
+                latency_min,
+                overloads: counts.overloads,
+                errors: counts.errors,
+                in_flight_peak: host_peaks.get(&host).copied().unwrap_or(0) as u64,
+                cpu_backlog: 0,
+                cpu_threads: 0,
+            };
+            completed += counts.completed;
+            overloads += counts.overloads;
+            let control = hosts.entry(host.clone()).or_insert_with(|| HostControl {
+                controller: Controller::new(host_config.clone()),
+                last_active: now,
+            });
+            control.last_active = now;
+            let decision = control.controller.update(&sample);
+            gate.set_host_limit(&host, Some(decision.limit));
+            let slow_start = control.controller.in_slow_start();
+            busiest.push((
+                counts.completed,
+                host,
+                decision.limit,
+                latency_p50,
+                slow_start,
+            ));
+        }
+        hosts.retain(|host, control| {
+            let keep = now - control.last_active < idle_after;
+            if !keep {
+                gate.set_host_limit(host, None);
+            }
+            keep
+        });
+
+        let sample = Sample {
+            window,
+            completed,
+            latency_p50: None,
+            latency_min: None,
+            overloads: 0,
+            errors: 0,
+            in_flight_peak: global_peak as u64,
+            cpu_backlog: stats.cpu_backlog.load(std::sync::atomic::Ordering::Relaxed),
+            cpu_threads: stats.threads() as u64,
+        };
+        let decision = global.update(&sample);
+        gate.set_global_limit(decision.limit);
+
+        busiest.sort_unstable_by_key(|b| Reverse(b.0));
+        let busiest_latency = busiest.first().and_then(|b| b.3);
+        if let Some(latency) = busiest_latency {
+            // Slow start doubles per window: one round trip each, as TCP does.
+            let round_trips = if busiest.first().is_some_and(|b| b.4) {
+                1
+            } else {
+                2
+            };
+            target = (latency * round_trips).clamp(TICK, MAX_WINDOW);
+        }
+        let latency_ms = busiest_latency.map(|l| l.as_millis() as u64);
+        let host_limits: BTreeMap<String, usize> = busiest
+            .into_iter()
+            .take(HISTORY_HOSTS)
+            .map(|(_, host, limit, _, _)| (host, limit))
+            .collect();
+        stats.record_limit(LimitPoint {
+            t: stats.elapsed().as_secs_f64(),
+            limit: decision.limit,
+            throughput: sample.throughput(),
+            latency_ms,
+            overloads,
+            hosts: host_limits,
+            reason: decision.reason.label(),
+        });
+    }
+}
