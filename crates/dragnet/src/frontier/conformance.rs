@@ -2,7 +2,7 @@
 //! frontier and panics with a message on a violation. Run them all for a backend with
 //! [`crate::frontier_conformance!`]:
 //!
-//! ```ignore
+//! ```text
 //! dragnet::frontier_conformance!(MyFrontier::open_temp().await);
 //! ```
 

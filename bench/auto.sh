@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Does --concurrency auto find the sweet spot? For each site profile, the reference job at
+# every fixed concurrency and with auto, on the same test-site process, RUNS runs each.
+#
+#   bench/auto.sh                    # 3 runs per row
+#   RUNS=1 LEVELS="8 32" bench/auto.sh
+#
+# Prints per profile: median wall time, 429s the site sent (median per run) and their share
+# of requests, and the peak in flight dragnet reported. Then auto's wall time against the best
+# fixed setting of that profile.
+source "$(dirname "$0")/lib.sh"
+RUNS=${RUNS:-3}
+LEVELS=${LEVELS:-"1 2 4 8 16 32 64 128 256"}
+need jq jq
+build_release
+selector='td .flagicon + a'
+
+site_counter() { curl -s "$BASE_URL/__stats.json" | jq -r ".$1"; }
+
+# one_run LEVEL: prints "wall 429s requests peak"
+one_run() {
+    local level=$1 flags=(--concurrency "$1")
+    [ "$level" = 1 ] && flags=(--sequential)
+    local before429 beforereq
+    before429=$(site_counter sent_429)
+    beforereq=$(site_counter requests)
+    rm -rf "$WORK/out"
+    /usr/bin/time -f "%e" -o "$WORK/time" "$BIN/dragnet" crawl "$START_URL" --follow "$selector" --depth 1 \
+        --out "$WORK/out" -q --allow-private --retries 20 --summary-json "$WORK/summary.json" "${flags[@]}" \
+        >/dev/null 2>"$WORK/err" || echo "run failed: $(tail -n 2 "$WORK/err")" >&2
+    local ok
+    ok=$(jq -r .pages_ok "$WORK/summary.json")
+    [ "$ok" = 234 ] || echo "warning: $ok of 234 pages at $level" >&2
+    echo "$(cat "$WORK/time") $(($(site_counter sent_429) - before429)) $(($(site_counter requests) - beforereq)) $(jq -r .peak_in_flight "$WORK/summary.json")"
+}
+
+# profile LABEL SITE-ARGS...
+profile() {
+    local label=$1
+    shift
+    start_site --profile countries "$@"
+    echo
+    echo "### $label"
+    echo
+    echo "| concurrency | wall s (median of $RUNS) | 429s per run | 429 share | peak in flight |"
+    echo "|---|---|---|---|---|"
+    local best="" best_level=""
+    for level in $LEVELS auto; do
+        for _ in $(seq 1 "$RUNS"); do one_run "$level"; done | sort -n >"$WORK/runs"
+        local mid=$(((RUNS + 1) / 2))
+        read -r wall n429 requests peak < <(sed -n "${mid}p" "$WORK/runs")
+        local share
+        share=$(awk -v a="$n429" -v r="$requests" 'BEGIN { printf "%.1f%%", (r > 0 ? 100 * a / r : 0) }')
+        echo "| $level | $wall | $n429 | $share | $peak |"
+        if [ "$level" != auto ] && { [ -z "$best" ] || awk -v a="$wall" -v b="$best" 'BEGIN { exit !(a < b) }'; }; then
+            best=$wall
+            best_level=$level
+        fi
+        [ "$level" = auto ] && awk -v a="$wall" -v b="$best" -v l="$best_level" \
+            'BEGIN { printf "\nauto: %.2f s, %.2fx the best fixed setting (%s in flight, %.2f s)\n", a, a / b, l, b }'
+    done
+    stop_site
+}
+
+profile "latency 100 ± 30 ms, no cap" --latency-ms 100 --jitter-ms 30
+profile "429 above 24 in flight (Retry-After 1 s), latency 100 ± 30 ms" --latency-ms 100 --jitter-ms 30 --cap-429 24
+profile "capacity 8 workers with queueing, latency 100 ± 30 ms" --latency-ms 100 --jitter-ms 30 --capacity 8
+profile "heavy tail: 100 ± 30 ms, 5% of requests take 2 s" --latency-ms 100 --jitter-ms 30 --tail-share 0.05 --tail-ms 2000
