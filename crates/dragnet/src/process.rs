@@ -147,6 +147,9 @@ mod tests {
             raw_body: Bytes::from_static(body),
             redirects: 0,
             elapsed: Duration::ZERO,
+            version: http::Version::HTTP_11,
+            request_headers: HeaderMap::new(),
+            remote_addr: None,
         }
     }
 

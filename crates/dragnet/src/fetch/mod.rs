@@ -73,6 +73,12 @@ pub struct Fetched {
     pub redirects: u32,
     /// Time from the first request to the last body byte.
     pub elapsed: Duration,
+    /// The HTTP version of the final response.
+    pub version: http::Version,
+    /// The headers sent with the final request, as an archive records them.
+    pub request_headers: HeaderMap,
+    /// The address that answered, when known.
+    pub remote_addr: Option<std::net::SocketAddr>,
 }
 
 impl Fetched {
@@ -100,6 +106,8 @@ pub struct Fetcher {
     /// Keep the first `max_body` bytes of a longer body instead of failing (robots.txt:
     /// RFC 9309 reads the first 500 KiB).
     truncate: bool,
+    /// What every request carries (User-Agent, Accept, Accept-Encoding), for archives.
+    default_headers: HeaderMap,
     max_redirects: u32,
     allow_private: bool,
 }
@@ -120,9 +128,11 @@ impl Fetcher {
             ACCEPT_ENCODING,
             HeaderValue::from_static(ACCEPT_ENCODING_VALUE),
         );
+        let user_agent = HeaderValue::from_str(&config.user_agent)
+            .map_err(|_| Error::Config(format!("user agent {:?} is not a valid header value", config.user_agent)))?;
+        headers.insert(http::header::USER_AGENT, user_agent);
         let mut builder = reqwest::Client::builder()
-            .user_agent(config.user_agent.clone())
-            .default_headers(headers)
+            .default_headers(headers.clone())
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(config.connect_timeout)
             .pool_max_idle_per_host(config.per_host.min(config.concurrency))
@@ -142,7 +152,24 @@ impl Fetcher {
             max_redirects: config.max_redirects,
             allow_private: config.allow_private,
             truncate: false,
+            default_headers: headers,
         })
+    }
+
+    /// The headers a GET of `url` is sent with (hyper adds Host; we add it here too, so the
+    /// record is complete).
+    fn request_headers(&self, url: &Url) -> HeaderMap {
+        let mut headers = HeaderMap::with_capacity(self.default_headers.len() + 1);
+        let host = match (url.host_str(), url.port()) {
+            (Some(host), Some(port)) => format!("{host}:{port}"),
+            (Some(host), None) => host.to_owned(),
+            (None, _) => String::new(),
+        };
+        if let Ok(value) = HeaderValue::from_str(&host) {
+            headers.insert(http::header::HOST, value);
+        }
+        headers.extend(self.default_headers.clone());
+        headers
     }
 
     /// The same client (same connection pool) reading at most `max_body` bytes and keeping
@@ -183,15 +210,20 @@ impl Fetcher {
                     status,
                     headers,
                     raw_body,
+                    version,
+                    remote_addr,
                 } => {
                     return Ok(Fetched {
                         url: url.clone(),
+                        request_headers: self.request_headers(&current),
                         final_url: current,
                         status,
                         headers,
                         raw_body,
                         redirects: visited.len() as u32 - 1,
                         elapsed: started.elapsed(),
+                        version,
+                        remote_addr,
                     });
                 }
                 Hop::Redirect(next) => {
@@ -272,12 +304,16 @@ impl Fetcher {
             return Err(failure);
         }
         let headers = response.headers().clone();
+        let version = response.version();
+        let remote_addr = response.remote_addr();
         let raw_body = if self.truncate {
             body::read_prefix(response, self.max_body, deadline, url).await?
         } else {
             body::read_capped(response, self.max_body, deadline, url).await?
         };
         Ok(Hop::Done {
+            version,
+            remote_addr,
             status: status.as_u16(),
             headers,
             raw_body,
@@ -290,6 +326,8 @@ enum Hop {
         status: u16,
         headers: HeaderMap,
         raw_body: Bytes,
+        version: http::Version,
+        remote_addr: Option<std::net::SocketAddr>,
     },
     Redirect(Url),
 }

@@ -151,6 +151,7 @@ async fn fetch_and_process<F: Frontier>(
                         canonical: processed.canonical,
                         error: None,
                         error_message: None,
+                        exchange: Some(Arc::clone(&fetched)),
                     };
                     (record, discovered)
                 }
@@ -231,6 +232,7 @@ fn failed_record(
         canonical: None,
         error: Some(failure.kind.label()),
         error_message: Some(failure.message.clone()),
+        exchange: None,
     }
 }
 

@@ -53,6 +53,10 @@ pub struct PageRecord {
     pub error: Option<String>,
     /// Failure detail.
     pub error_message: Option<String>,
+    /// The exchange as it went over the wire (successful fetches only): request headers,
+    /// response status, version and headers, and the body before content decoding. For
+    /// archives (WARC).
+    pub exchange: Option<Arc<crate::fetch::Fetched>>,
 }
 
 impl PageRecord {
@@ -206,6 +210,7 @@ pub(crate) mod tests {
                 None
             },
             error_message: None,
+            exchange: None,
         }
     }
 
