@@ -128,8 +128,12 @@ impl Fetcher {
             ACCEPT_ENCODING,
             HeaderValue::from_static(ACCEPT_ENCODING_VALUE),
         );
-        let user_agent = HeaderValue::from_str(&config.user_agent)
-            .map_err(|_| Error::Config(format!("user agent {:?} is not a valid header value", config.user_agent)))?;
+        let user_agent = HeaderValue::from_str(&config.user_agent).map_err(|_| {
+            Error::Config(format!(
+                "user agent {:?} is not a valid header value",
+                config.user_agent
+            ))
+        })?;
         headers.insert(http::header::USER_AGENT, user_agent);
         let mut builder = reqwest::Client::builder()
             .default_headers(headers.clone())

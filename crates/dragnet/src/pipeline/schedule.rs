@@ -19,6 +19,8 @@ use crate::gate::Wait;
 const CPU_BACKLOG_PER_THREAD: usize = 4;
 /// Leases asked for at once.
 const LEASE_BATCH: usize = 256;
+/// How long requests in flight may take to finish after a stop was requested.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 /// How often to look at a frontier whose queue is empty while others still hold leases.
 const FRONTIER_POLL: std::time::Duration = std::time::Duration::from_millis(100);
 
@@ -46,11 +48,16 @@ async fn schedule_loop<F: Frontier>(
     let mut buffer: VecDeque<Lease> = VecDeque::new();
     let mut dispatched: u64 = 0;
     let mut fatal: Option<Error> = None;
+    let mut abort_at: Option<Instant> = None;
+    let mut aborted = false;
     loop {
         let released = ctx.gate.released();
         tokio::pin!(released);
         released.as_mut().enable();
         let stopping = stop.is_stopped() || fatal.is_some();
+        if stopping && abort_at.is_none() {
+            abort_at = Some(Instant::now() + STOP_GRACE);
+        }
         if !stopping
             && config.max_pages.is_none_or(|max| dispatched < max)
             && buffer.len() < buffer_target / 2
@@ -108,10 +115,18 @@ async fn schedule_loop<F: Frontier>(
                     tracing::error!(message = "Crawl stopping.", %error);
                     fatal.get_or_insert(error);
                 }
+                Err(error) if error.is_cancelled() => {}
                 Err(panic) => {
                     tracing::error!(message = "A URL task panicked.", %panic);
                 }
             },
+            () = sleep_until(abort_at.filter(|_| !aborted)) => {
+                // Past the grace period: stop waiting for slow requests. Their leases stay
+                // leased; a resumable frontier hands them out again on the next run.
+                tracing::warn!(message = "Stop grace period over; abandoning requests in flight.", tasks = tasks.len());
+                tasks.abort_all();
+                aborted = true;
+            }
             () = &mut released => {}
             () = sleep_until(next_unpause) => {}
             () = stop.notified(), if !stopping => {}

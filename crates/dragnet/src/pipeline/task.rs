@@ -12,7 +12,7 @@ use crate::fetch::{
     Attempted, FailureKind, FetchFailure, Fetcher, RedirectGuard, Retrier, RetryPolicy,
     fetch_with_retries,
 };
-use crate::frontier::{Frontier, Lease, Outcome};
+use crate::frontier::{Frontier, FrontierError, Lease, Outcome};
 use crate::gate::{Gate, Permit};
 use crate::process::{CpuPool, process};
 use crate::request::CrawlRequest;
@@ -67,8 +67,15 @@ pub(super) async fn run_task<F: Frontier>(
         }
     };
     ctx.sinks.send(Arc::new(record)).await?;
-    let added = ctx.frontier.complete(&lease, outcome, discovered).await?;
-    ctx.stats.add(&ctx.stats.discovered, added);
+    match ctx.frontier.complete(&lease, outcome, discovered).await {
+        Ok(added) => ctx.stats.add(&ctx.stats.discovered, added),
+        // The lease expired and went to another worker (a shared frontier): its result will
+        // be recorded there. Ours is dropped; the only cost is the duplicate fetch.
+        Err(FrontierError::StaleLease { key, .. }) => {
+            tracing::warn!(message = "Lease lost before completion; result dropped.", %key);
+        }
+        Err(error) => return Err(error.into()),
+    }
     Ok(())
 }
 

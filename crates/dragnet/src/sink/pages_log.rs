@@ -48,15 +48,18 @@ impl PagesLog {
     /// [`SinkError::Io`] when the file cannot be opened.
     pub fn create(path: impl AsRef<Path>) -> Result<Self, SinkError> {
         let path = path.as_ref().to_owned();
+        let io = |source| SinkError::Io {
+            sink: NAME,
+            path: path.clone(),
+            source,
+        };
         let file = OpenOptions::new()
             .create(true)
             .append(true)
+            .read(true)
             .open(&path)
-            .map_err(|source| SinkError::Io {
-                sink: NAME,
-                path: path.clone(),
-                source,
-            })?;
+            .map_err(io)?;
+        cut_torn_tail(&file).map_err(io)?;
         Ok(Self {
             path,
             out: BufWriter::new(file),
@@ -71,6 +74,42 @@ impl PagesLog {
             source,
         }
     }
+}
+
+/// A crash can leave half a line at the end; appending after it would glue two records
+/// together. Cut the file back to its last complete line.
+fn cut_torn_tail(file: &File) -> std::io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok(());
+    }
+    let mut reader = file;
+    let mut end = len;
+    let mut buf = vec![0u8; 64 * 1024];
+    while end > 0 {
+        let start = end.saturating_sub(buf.len() as u64);
+        let chunk = &mut buf[..(end - start) as usize];
+        reader.seek(SeekFrom::Start(start))?;
+        reader.read_exact(chunk)?;
+        if let Some(i) = chunk.iter().rposition(|&b| b == b'\n') {
+            let keep = start + i as u64 + 1;
+            if keep != len {
+                tracing::warn!(
+                    message = "Cut a torn last line from the pages log.",
+                    bytes = len - keep
+                );
+                file.set_len(keep)?;
+            }
+            return Ok(());
+        }
+        end = start;
+    }
+    tracing::warn!(
+        message = "The pages log held no complete line; starting it afresh.",
+        bytes = len
+    );
+    file.set_len(0)
 }
 
 impl Sink for PagesLog {
@@ -116,6 +155,30 @@ impl Sink for PagesLog {
 mod tests {
     use super::*;
     use crate::sink::tests::record;
+
+    #[test]
+    fn a_torn_last_line_is_cut_before_appending() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pages.jsonl");
+        std::fs::write(&path, "{\"url\":\"a\"}\n{\"url\":\"b\"}\n{\"url\":\"tor").unwrap();
+        let mut log = PagesLog::create(&path).unwrap();
+        log.write(&record("http://a.test/c", Some(b"c"))).unwrap();
+        log.finish().unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let urls: Vec<String> = text
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["url"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        assert_eq!(urls, ["a", "b", "http://a.test/c"]);
+        std::fs::write(&path, "no newline at all").unwrap();
+        drop(PagesLog::create(&path).unwrap());
+        assert_eq!(std::fs::read(&path).unwrap().len(), 0);
+    }
 
     #[test]
     fn one_json_line_per_url() {
