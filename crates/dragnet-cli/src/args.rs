@@ -118,6 +118,14 @@ pub(crate) struct OutputArgs {
     /// Where to write the pages log (default: DIR/pages.jsonl when --out is given).
     #[arg(long, value_name = "FILE")]
     pub(crate) pages_log: Option<PathBuf>,
+    /// How pages are laid out in DIR: flat (`<segment>.html`, the tutorial's) or mirror
+    /// (`host/path/...`, like wget -x).
+    #[arg(long, value_name = "flat|mirror", default_value = "flat")]
+    pub(crate) layout: String,
+    /// Do not save a body already saved for another URL (it is still logged, with
+    /// `"duplicate": true`).
+    #[arg(long)]
+    pub(crate) dedup_content: bool,
     /// Write the end-of-crawl summary as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub(crate) summary_json: Option<PathBuf>,

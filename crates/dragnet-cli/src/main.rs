@@ -82,7 +82,7 @@ async fn crawl(args: CrawlArgs, quiet: bool) -> Result<ExitCode> {
     config.max_pages_per_host = args.max_pages_per_host;
     config.strip_query = args.strip_query.clone();
     apply_knobs(&mut config, &args.knobs)?;
-    apply_output(&mut config, &args.output);
+    apply_output(&mut config, &args.output)?;
     run::crawl_and_report(config, args.output.summary_json.as_deref(), quiet).await
 }
 
@@ -95,7 +95,7 @@ async fn fetch(args: FetchArgs, quiet: bool) -> Result<ExitCode> {
     let mut config = Config::new(urls);
     config.max_depth = 0;
     apply_knobs(&mut config, &args.knobs)?;
-    apply_output(&mut config, &args.output);
+    apply_output(&mut config, &args.output)?;
     run::crawl_and_report(config, args.output.summary_json.as_deref(), quiet).await
 }
 

@@ -114,12 +114,13 @@ pub(crate) fn summary_text(summary: &Summary) -> String {
         summary.latency_ms.max
     );
     text += &format!(
-        "  peak in flight {} (limit {}), CPU pool busy {:.0}% of {} threads, {} retries\n",
+        "  peak in flight {} (concurrency {}), CPU pool busy {:.0}% of {} threads, {} retries, {} duplicate bodies\n",
         summary.peak_in_flight,
         summary.concurrency,
         summary.cpu_busy_share * 100.0,
         summary.threads,
-        summary.retries
+        summary.retries,
+        summary.duplicates
     );
     if !summary.failures_by_reason.is_empty() {
         let reasons: Vec<String> = summary

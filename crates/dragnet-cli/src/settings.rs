@@ -106,12 +106,19 @@ pub(crate) fn parse_patterns(patterns: &[String], flag: &str) -> Result<Vec<rege
 }
 
 /// Sets the output paths: pages into DIR, the pages log beside them unless named.
-pub(crate) fn apply_output(config: &mut Config, output: &OutputArgs) {
+pub(crate) fn apply_output(config: &mut Config, output: &OutputArgs) -> Result<()> {
+    config.layout = match output.layout.as_str() {
+        "flat" => dragnet::sink::Layout::Flat,
+        "mirror" => dragnet::sink::Layout::Mirror,
+        other => bail!("--layout {other:?}: expected flat or mirror"),
+    };
+    config.dedup_content = output.dedup_content;
     config.out_dir = output.out.clone();
     config.pages_log = output
         .pages_log
         .clone()
         .or_else(|| output.out.as_ref().map(|dir| dir.join("pages.jsonl")));
+    Ok(())
 }
 
 pub(crate) fn parse_scope(text: &str, same_host: bool) -> Result<Scope> {

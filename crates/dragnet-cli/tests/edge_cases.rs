@@ -179,3 +179,59 @@ async fn fatal_errors_exit_non_zero_with_one_line() {
         assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mirror_layout_and_duplicate_bodies() {
+    let site = site(SiteConfig::default()).await;
+    let base = site.base_url();
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("urls.txt");
+    // /canonical/2 and /canonical/2?ref=x serve the same bytes.
+    let urls = [
+        base.join("/canonical/2").unwrap(),
+        base.join("/canonical/2?ref=x").unwrap(),
+        base.join("/files/a/b").unwrap(),
+    ];
+    std::fs::write(
+        &list,
+        urls.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let output = dragnet(args(&[
+        "fetch",
+        "--input",
+        list.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--allow-private",
+        "-q",
+        "--layout",
+        "mirror",
+        "--dedup-content",
+        "--concurrency",
+        "1",
+    ]))
+    .await;
+    assert_ok(&output);
+    let host = format!("127.0.0.1_{}", base.port().unwrap());
+    assert!(out.join(&host).join("canonical").join("2.html").is_file());
+    assert!(
+        out.join(&host)
+            .join("files")
+            .join("a")
+            .join("b.html")
+            .is_file()
+    );
+    let saved: Vec<_> = std::fs::read_dir(out.join(&host).join("canonical"))
+        .unwrap()
+        .collect();
+    assert_eq!(saved.len(), 1, "the duplicate body is not saved twice");
+    let log = pages_log(&out);
+    let duplicates: Vec<&serde_json::Value> =
+        log.iter().filter(|l| l["duplicate"] == true).collect();
+    assert_eq!(duplicates.len(), 1, "{log:?}");
+}

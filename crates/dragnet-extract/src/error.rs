@@ -15,6 +15,14 @@ pub enum ExtractError {
         /// The parser's explanation.
         message: String,
     },
+    /// An item rule (`--item` / `--extract name=CSS[@attr]`) that cannot be used.
+    #[error("invalid item rule {rule:?}: {message}")]
+    ItemRule {
+        /// The rule as given.
+        rule: String,
+        /// What is wrong with it.
+        message: String,
+    },
     /// A scope name that is not one of `host`, `domain`, `subdomains`, `prefix`, `any`.
     #[error("unknown scope {value:?} (expected host, domain, subdomains, prefix or any)")]
     UnknownScope {

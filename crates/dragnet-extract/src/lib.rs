@@ -8,6 +8,7 @@
 //! |---|---|
 //! | [`html`](decode_html) | bytes to text: BOM / Content-Type / `<meta>` charset detection, [`is_html`] |
 //! | [`links`](extract) | one parse per page: [`LinkSelector`] (full CSS incl. `+`, `~`), [`extract`] → [`Extracted`] (links, base, canonical, title) |
+//! | [`items`](ItemRules) | structured items from the same parse: [`ItemRules`] (`--item`, `--extract name=CSS[@attr]`), [`extract_with_items`] → [`Extracted::items`] ([`Item`]) |
 //! | [`canon`](Canonicalizer) | URL identity for dedup: [`Canonicalizer::key`], [`canonical_key`] |
 //! | [`naming`](file_name) | saved file names that can never leave the output folder: [`file_name`], [`with_collision_suffix`] |
 //! | [`scope`](Scope) | which discovered links may be followed: [`Scope`], [`registrable_domain`] |
@@ -47,6 +48,7 @@
 mod canon;
 mod error;
 mod html;
+mod items;
 mod links;
 mod naming;
 mod parse;
@@ -58,8 +60,12 @@ mod traps;
 pub use canon::{Canonicalizer, canonical_key};
 pub use error::ExtractError;
 pub use html::{decode_html, is_html};
-pub use links::{Extracted, LinkSelector, MAX_LINK_LEN, extract, extract_bytes};
-pub use naming::{file_name, with_collision_suffix};
+pub use items::{Item, ItemRules, MAX_FIELD_NAME_LEN, RESERVED_FIELD_NAMES};
+pub use links::{
+    Extracted, LinkSelector, MAX_LINK_LEN, extract, extract_bytes, extract_bytes_with_items,
+    extract_with_items,
+};
+pub use naming::{MAX_MIRROR_DEPTH, file_name, mirror_path, with_collision_suffix};
 pub use robots::{ROBOTS_MAX_BYTES, Robots, RobotsStatus, product_token, robots_url};
 pub use scope::{Scope, registrable_domain};
 pub use sitemap::{

@@ -14,6 +14,7 @@ use url::{EncodingOverride, ParseOptions, Url};
 
 use crate::error::ExtractError;
 use crate::html::decode;
+use crate::items::{Item, ItemRules};
 use crate::parse::{MAX_DEPTH, parse_document};
 
 /// The selector behind [`LinkSelector::all_links`].
@@ -96,6 +97,8 @@ pub struct Extracted {
     /// deep (as browsers cap it), and all after the page created more elements than it has bytes.
     /// Zero on real pages; non-zero marks a hostile or broken page.
     pub dropped_deep_tags: u64,
+    /// Items found by the [`ItemRules`] given to [`extract_with_items`] (empty otherwise).
+    pub items: Vec<Item>,
 }
 
 /// Parses once and extracts everything from that one parse.
@@ -105,7 +108,7 @@ pub struct Extracted {
 /// trimming surrounding whitespace as browsers do. Query strings are UTF-8 encoded; use
 /// [`extract_bytes`] to get a browser's behaviour on non-UTF-8 pages.
 pub fn extract(html: &str, page_url: &Url, follow: &LinkSelector) -> Extracted {
-    extract_with_encoding(html, page_url, follow, None)
+    extract_with_encoding(html, page_url, Some(follow), None, None)
 }
 
 /// Convenience: [`decode_html`](crate::decode_html) + [`extract`].
@@ -119,13 +122,38 @@ pub fn extract_bytes(
     follow: &LinkSelector,
 ) -> Extracted {
     let (text, encoding) = decode(body, content_type);
-    extract_with_encoding(&text, page_url, follow, Some(encoding))
+    extract_with_encoding(&text, page_url, Some(follow), None, Some(encoding))
+}
+
+/// One parse for links (when `follow` is given) and items (when `items` is given); see
+/// [`extract`] and [`ItemRules`]. URL fields resolve like links.
+pub fn extract_with_items(
+    html: &str,
+    page_url: &Url,
+    follow: Option<&LinkSelector>,
+    items: Option<&ItemRules>,
+) -> Extracted {
+    extract_with_encoding(html, page_url, follow, items, None)
+}
+
+/// [`decode_html`](crate::decode_html) + [`extract_with_items`], with the page's encoding
+/// for query strings as in [`extract_bytes`].
+pub fn extract_bytes_with_items(
+    body: &[u8],
+    content_type: Option<&str>,
+    page_url: &Url,
+    follow: Option<&LinkSelector>,
+    items: Option<&ItemRules>,
+) -> Extracted {
+    let (text, encoding) = decode(body, content_type);
+    extract_with_encoding(&text, page_url, follow, items, Some(encoding))
 }
 
 fn extract_with_encoding(
     html: &str,
     page_url: &Url,
-    follow: &LinkSelector,
+    follow: Option<&LinkSelector>,
+    items: Option<&ItemRules>,
     encoding: Option<&'static Encoding>,
 ) -> Extracted {
     let (doc, dropped_deep_tags) = parse_document(html, MAX_DEPTH);
@@ -151,12 +179,17 @@ fn extract_with_encoding(
         dropped_deep_tags,
         ..Extracted::default()
     };
-    for element in doc.select(&follow.selector) {
+    for element in follow.into_iter().flat_map(|f| doc.select(&f.selector)) {
         let href = element.attr("href").or_else(|| element.attr("src"));
         match href.and_then(resolve_here) {
             Some(url) => out.links.push(url),
             None => out.skipped_links += 1,
         }
+    }
+    if let Some(rules) = items {
+        // Item URLs keep any scheme (a `mailto:` field is data, not a link to follow).
+        let resolve_any = |href: &str| options(base_url, encode_query).parse(href).ok();
+        out.items = rules.extract(&doc, &resolve_any);
     }
     out.base = base;
     out

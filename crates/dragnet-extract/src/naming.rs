@@ -52,6 +52,45 @@ pub fn file_name(url: &Url, is_html: bool) -> String {
     format!("{}~{}{ext}", &base[..keep], url_hash8(url))
 }
 
+/// Most directory levels a mirrored path keeps; deeper paths are cut (the file keeps its
+/// name), so a crawler trap cannot build a directory tree deeper than file systems allow.
+pub const MAX_MIRROR_DEPTH: usize = 32;
+
+/// The `wget -x` layout: `host[_port]/dir/.../name`, every component made safe like
+/// [`file_name`] makes the last one (percent-decoded, sanitised, at most 200 bytes), so the
+/// path can never leave the output folder. A path ending in `/` saves as `index.html`.
+pub fn mirror_path(url: &Url, is_html: bool) -> Vec<String> {
+    let host = match (url.host_str(), url.port()) {
+        (Some(host), Some(port)) => format!("{host}_{port}"),
+        (Some(host), None) => host.to_owned(),
+        (None, _) => "no-host".to_owned(),
+    };
+    let mut parts = vec![sanitize(&host)];
+    let segments: Vec<&str> = url
+        .path_segments()
+        .map(Iterator::collect)
+        .unwrap_or_default();
+    let (dirs, last) = match segments.split_last() {
+        Some((last, dirs)) => (dirs, *last),
+        None => (&[][..], ""),
+    };
+    for dir in dirs.iter().filter(|d| !d.is_empty()).take(MAX_MIRROR_DEPTH) {
+        let name = sanitize(&percent_decode_str(dir).decode_utf8_lossy());
+        let keep = floor_char_boundary(&name, MAX_NAME_LEN);
+        parts.push(name[..keep].to_owned());
+    }
+    if last.is_empty() {
+        parts.push(if is_html {
+            "index.html".to_owned()
+        } else {
+            "index".to_owned()
+        });
+    } else {
+        parts.push(file_name(url, is_html));
+    }
+    parts
+}
+
 /// Deterministic collision suffix: `"Name.html"` becomes `"Name~1a2b3c4d.html"`, where the
 /// suffix is 8 hex digits of xxh3 of the full URL, so the same URL always gets the same name.
 ///
@@ -150,6 +189,45 @@ fn floor_char_boundary(s: &str, max: usize) -> usize {
         .rev()
         .find(|&i| s.is_char_boundary(i))
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod mirror_tests {
+    use super::*;
+
+    fn parts(url: &str) -> Vec<String> {
+        mirror_path(&Url::parse(url).unwrap(), true)
+    }
+
+    #[test]
+    fn mirror_paths_are_safe_components() {
+        assert_eq!(
+            parts("http://a.test/wiki/China"),
+            ["a.test", "wiki", "China.html"]
+        );
+        assert_eq!(
+            parts("http://a.test:8080/x/"),
+            ["a.test_8080", "x", "index.html"]
+        );
+        assert_eq!(parts("http://a.test/"), ["a.test", "index.html"]);
+        for hostile in [
+            "http://a.test/%2e%2e/%2e%2e/etc/passwd",
+            "http://a.test/..%2F..%2Fx/y",
+            "http://a.test/a//b/.hidden/",
+        ] {
+            for part in parts(hostile) {
+                assert!(
+                    !part.is_empty()
+                        && !part.contains('/')
+                        && !part.contains('\\')
+                        && !part.starts_with('.'),
+                    "{hostile}: {part:?}"
+                );
+            }
+        }
+        let deep = format!("http://a.test/{}x", "d/".repeat(100));
+        assert_eq!(parts(&deep).len(), 1 + MAX_MIRROR_DEPTH + 1);
+    }
 }
 
 #[cfg(test)]

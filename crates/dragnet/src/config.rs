@@ -115,6 +115,10 @@ pub struct Config {
     pub strip_query: Vec<String>,
     /// Crawler-trap limits on discovered URLs.
     pub traps: TrapGuard,
+    /// How saved pages are laid out.
+    pub layout: crate::sink::Layout,
+    /// Do not save a body already saved for another URL (it is still logged, as a duplicate).
+    pub dedup_content: bool,
     /// Where pages are saved (`None`: not saved).
     pub out_dir: Option<PathBuf>,
     /// Where the pages log is written (`None`: no log).
@@ -156,6 +160,8 @@ impl Config {
             max_pages_per_host: None,
             strip_query: Vec::new(),
             traps: TrapGuard::default(),
+            layout: crate::sink::Layout::Flat,
+            dedup_content: false,
             out_dir: None,
             pages_log: None,
         }

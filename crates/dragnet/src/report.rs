@@ -26,6 +26,8 @@ pub struct Summary {
     pub links_dropped_by_reason: BTreeMap<String, u64>,
     /// Retries made.
     pub retries: u64,
+    /// Pages whose body (by sha256) was already seen under another URL.
+    pub duplicates: u64,
     /// Decoded body bytes of successful pages.
     pub bytes: u64,
     /// Wall time, seconds.
@@ -97,6 +99,7 @@ impl Summary {
             skipped_by_reason: stats.skips(),
             links_dropped_by_reason: stats.dropped_links(),
             retries: snapshot.retries,
+            duplicates: stats.duplicates.load(std::sync::atomic::Ordering::Relaxed),
             bytes: snapshot.bytes,
             wall_secs,
             pages_per_sec: snapshot.rate(),

@@ -6,12 +6,14 @@
 //! (tests and runs that need no resume); on-disk and Redis backends plug into the same seam.
 
 pub mod conformance;
+mod disk;
 mod memory;
 
 use std::future::Future;
 
 use serde::Serialize;
 
+pub use disk::{DB_FILE, DiskFrontier, JobStatus};
 pub use memory::MemoryFrontier;
 
 use crate::request::CrawlRequest;

@@ -182,6 +182,7 @@ impl<F: Frontier> Crawler<F> {
             frontier: Arc::clone(&frontier),
             gate: Arc::clone(&gate),
             stats: Arc::clone(&stats),
+            bodies_seen: std::sync::Mutex::new(std::collections::HashSet::new()),
         });
         let control = config.auto_concurrency.then(|| {
             tokio::spawn(control::control_loop(
@@ -227,7 +228,11 @@ fn open_sinks(config: &Config, extra: Vec<Box<dyn Sink>>) -> Result<Vec<Box<dyn 
             path: dir.clone(),
             source,
         })?;
-        sinks.push(Box::new(FilesSink::new(dir)));
+        sinks.push(Box::new(FilesSink::with_layout(
+            dir,
+            config.layout,
+            config.dedup_content,
+        )));
     }
     if let Some(path) = &config.pages_log {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {

@@ -36,6 +36,28 @@ pub(super) struct TaskContext<F> {
     pub(super) frontier: Arc<F>,
     pub(super) gate: Arc<Gate>,
     pub(super) stats: Arc<Stats>,
+    /// First 8 bytes of the sha256 of every body seen: 8 bytes a page (plus the set's
+    /// overhead) to tell repeated content apart. A 64-bit prefix collides about once in
+    /// 2^32 pages, which would only mark one page a duplicate by mistake.
+    pub(super) bodies_seen: std::sync::Mutex<std::collections::HashSet<u64>>,
+}
+
+impl<F> TaskContext<F> {
+    fn is_duplicate_body(&self, sha256_hex: &str) -> bool {
+        let prefix = sha256_hex
+            .get(..16)
+            .and_then(|h| u64::from_str_radix(h, 16).ok())
+            .unwrap_or_default();
+        let fresh = self
+            .bodies_seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(prefix);
+        if !fresh {
+            self.stats.add(&self.stats.duplicates, 1);
+        }
+        !fresh
+    }
 }
 
 /// One URL, start to end: fetch (with retries), process on the pool, write, complete.
@@ -143,6 +165,7 @@ async fn fetch_and_process<F: Frontier>(
                     ctx.stats
                         .record_ok(processed.body.len() as u64, fetched.elapsed);
                     let discovered = admit_links(ctx, request.depth + 1, processed.links);
+                    let duplicate = ctx.is_duplicate_body(&processed.sha256);
                     let record = PageRecord {
                         url: request.url.clone(),
                         final_url: Some(fetched.final_url.clone()),
@@ -155,6 +178,7 @@ async fn fetch_and_process<F: Frontier>(
                         body: Some(processed.body),
                         sha256: Some(processed.sha256),
                         is_html: processed.is_html,
+                        duplicate,
                         canonical: processed.canonical,
                         error: None,
                         error_message: None,
@@ -236,6 +260,7 @@ fn failed_record(
         body: None,
         sha256: None,
         is_html: false,
+        duplicate: false,
         canonical: None,
         error: Some(failure.kind.label()),
         error_message: Some(failure.message.clone()),

@@ -8,17 +8,30 @@ use std::fs;
 use std::io::Write;
 use std::path::{Component, Path, PathBuf};
 
-use dragnet_extract::{file_name, with_collision_suffix};
+use dragnet_extract::{file_name, mirror_path, with_collision_suffix};
 use url::Url;
 
 use super::{PageRecord, Sink, SinkError};
 
 const NAME: &str = "files";
 
+/// How saved pages are laid out.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Layout {
+    /// The tutorial's: every page in one folder as `<last path segment>.html`.
+    #[default]
+    Flat,
+    /// Like `wget -x`: `host[_port]/path/.../<segment>.html`.
+    Mirror,
+}
+
 /// Writes bodies of successful pages into a folder.
 #[derive(Debug)]
 pub struct FilesSink {
     dir: PathBuf,
+    layout: Layout,
+    /// Skip bodies already saved under another URL (`--dedup-content`).
+    skip_duplicates: bool,
     /// Saved name → the URL saved under it, to give a different URL with the same name a
     /// deterministic suffix instead of overwriting.
     names: HashMap<String, Url>,
@@ -27,8 +40,16 @@ pub struct FilesSink {
 impl FilesSink {
     /// A sink writing into `dir`, which must exist.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self::with_layout(dir, Layout::Flat, false)
+    }
+
+    /// A sink writing into `dir` with `layout`; `skip_duplicates` leaves out bodies already
+    /// saved for another URL.
+    pub fn with_layout(dir: impl Into<PathBuf>, layout: Layout, skip_duplicates: bool) -> Self {
         Self {
             dir: dir.into(),
+            layout,
+            skip_duplicates,
             names: HashMap::new(),
         }
     }
@@ -41,27 +62,33 @@ impl FilesSink {
         }
     }
 
-    /// The name for `url`: the plain name if free (or already this URL's), else the
-    /// suffixed one.
-    fn claim_name(&mut self, url: &Url, is_html: bool) -> String {
-        let plain = file_name(url, is_html);
-        let name = match self.names.get(&plain) {
-            Some(owner) if owner != url => with_collision_suffix(&plain, url),
-            _ => plain,
+    /// Where `url` is saved, relative to the folder: the plain name if free (or already this
+    /// URL's), else the suffixed one.
+    fn claim_path(&mut self, url: &Url, is_html: bool) -> PathBuf {
+        let mut parts = match self.layout {
+            Layout::Flat => vec![file_name(url, is_html)],
+            Layout::Mirror => mirror_path(url, is_html),
         };
-        // Belt and braces: the name must be a single normal path component.
-        let mut components = Path::new(&name).components();
-        let single = matches!(
-            (components.next(), components.next()),
-            (Some(Component::Normal(_)), None)
-        );
-        let name = if single && !name.starts_with('.') {
-            name
-        } else {
-            with_collision_suffix("page", url)
-        };
-        self.names.insert(name.clone(), url.clone());
-        name
+        let key = |parts: &[String]| parts.join("/");
+        if let Some(owner) = self.names.get(&key(&parts)) {
+            if owner != url {
+                let last = parts.len() - 1;
+                parts[last] = with_collision_suffix(&parts[last], url);
+            }
+        }
+        // Belt and braces: every component must be a single normal path component.
+        let safe = parts.iter().all(|part| {
+            let mut components = Path::new(part).components();
+            matches!(
+                (components.next(), components.next()),
+                (Some(Component::Normal(_)), None)
+            ) && !part.starts_with('.')
+        });
+        if !safe {
+            parts = vec![with_collision_suffix("page", url)];
+        }
+        self.names.insert(key(&parts), url.clone());
+        parts.iter().collect()
     }
 }
 
@@ -74,9 +101,20 @@ impl Sink for FilesSink {
         let Some(body) = record.body.as_ref().filter(|_| record.is_ok()) else {
             return Ok(());
         };
-        let name = self.claim_name(&record.url, record.is_html);
-        let path = self.dir.join(&name);
-        let temp = self.dir.join(format!(".{name}.partial"));
+        if self.skip_duplicates && record.duplicate {
+            return Ok(());
+        }
+        let relative = self.claim_path(&record.url, record.is_html);
+        let path = self.dir.join(&relative);
+        let parent = path.parent().unwrap_or(&self.dir).to_owned();
+        if parent != self.dir {
+            fs::create_dir_all(&parent).map_err(|e| Self::io_error(&parent, e))?;
+        }
+        let file_name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let temp = parent.join(format!(".{file_name}.partial"));
         let mut file = fs::File::create(&temp).map_err(|e| Self::io_error(&temp, e))?;
         file.write_all(body).map_err(|e| Self::io_error(&temp, e))?;
         drop(file);
@@ -145,6 +183,31 @@ mod tests {
             let name = entry.unwrap().file_name().into_string().unwrap();
             assert!(!name.contains('/') && !name.starts_with('.'), "{name}");
         }
+    }
+
+    #[test]
+    fn mirror_layout_and_duplicate_skipping() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = FilesSink::with_layout(dir.path(), Layout::Mirror, true);
+        sink.write(&record("http://a.test:8080/wiki/China", Some(b"one")))
+            .unwrap();
+        sink.write(&record("http://a.test:8080/", Some(b"root")))
+            .unwrap();
+        let mut copy = record("http://a.test:8080/wiki/Copy", Some(b"one"));
+        copy.duplicate = true;
+        sink.write(&copy).unwrap();
+        assert_eq!(
+            fs::read(dir.path().join("a.test_8080/wiki/China.html")).unwrap(),
+            b"one"
+        );
+        assert_eq!(
+            fs::read(dir.path().join("a.test_8080/index.html")).unwrap(),
+            b"root"
+        );
+        assert!(
+            !dir.path().join("a.test_8080/wiki/Copy.html").exists(),
+            "duplicates are skipped"
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 use url::Url;
 
-pub use files::FilesSink;
+pub use files::{FilesSink, Layout};
 pub use pages_log::PagesLog;
 
 /// Records waiting for one sink. Small: enough to absorb a burst while the sink writes,
@@ -47,6 +47,8 @@ pub struct PageRecord {
     pub sha256: Option<String>,
     /// Whether the body is HTML.
     pub is_html: bool,
+    /// The same body (by sha256) was seen earlier in this crawl under another URL.
+    pub duplicate: bool,
     /// `<link rel=canonical>`, when the page has one.
     pub canonical: Option<Url>,
     /// Failure label (`http_404`, `timeout`, ...) when the URL failed.
@@ -203,6 +205,7 @@ pub(crate) mod tests {
             body: body.map(Bytes::from_static),
             sha256: body.map(|_| "00".into()),
             is_html: true,
+            duplicate: false,
             canonical: None,
             error: if body.is_none() {
                 Some("http_404".into())

@@ -35,6 +35,8 @@ struct Line<'a> {
     content_type: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     canonical: Option<&'a str>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    duplicate: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -130,6 +132,7 @@ impl Sink for PagesLog {
             fetched_at: humantime::format_rfc3339_millis(record.fetched_at).to_string(),
             content_type: record.content_type.as_deref(),
             canonical: record.canonical.as_ref().map(url::Url::as_str),
+            duplicate: record.duplicate,
             error: record.error.as_deref(),
             message: record.error_message.as_deref(),
         };

@@ -30,6 +30,7 @@ pub struct Stats {
     pub(crate) retries: AtomicU64,
     pub(crate) discovered: AtomicU64,
     pub(crate) pages_skipped: AtomicU64,
+    pub(crate) duplicates: AtomicU64,
     pub(crate) cpu_busy_nanos: AtomicU64,
     pub(crate) cpu_backlog: AtomicU64,
     /// Failure label → count. Touched once per failed URL only.
@@ -102,6 +103,7 @@ impl Stats {
             retries: AtomicU64::new(0),
             discovered: AtomicU64::new(0),
             pages_skipped: AtomicU64::new(0),
+            duplicates: AtomicU64::new(0),
             cpu_busy_nanos: AtomicU64::new(0),
             cpu_backlog: AtomicU64::new(0),
             failures: Mutex::new(BTreeMap::new()),
