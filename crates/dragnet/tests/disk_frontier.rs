@@ -274,3 +274,326 @@ fn foreign_and_newer_stores_are_refused() {
     let message = open_err(other.path());
     assert!(message.contains("not a dragnet job store"), "{message}");
 }
+
+/// The child half of the kill -9 test; does nothing unless the parent set the variables.
+/// Adds, leases and completes in a loop, printing each completed URL once its `complete`
+/// returned (was acknowledged).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill9_child() {
+    let (Ok(dir), Ok(start)) = (
+        std::env::var("DRAGNET_KILL9_DIR"),
+        std::env::var("DRAGNET_KILL9_START"),
+    ) else {
+        return;
+    };
+    let start: u64 = start.parse().expect("start");
+    let frontier = open(Path::new(&dir));
+    let mut out = std::io::stdout();
+    for batch in start.. {
+        let urls = (0..50)
+            .map(|j| req(&format!("http://h{}.test/{batch}/{j}", j % 5), 0))
+            .collect();
+        frontier.add(urls).await.expect("add");
+        let leases = frontier.lease(64).await.expect("lease");
+        let completions = leases.iter().map(|lease| {
+            let child = req(&format!("{}/child", lease.request.url), 1);
+            frontier.complete(lease, DONE, vec![child])
+        });
+        for done in join_all(completions).await {
+            done.expect("complete");
+        }
+        for lease in &leases {
+            writeln!(out, "acked {}", lease.request.url).expect("stdout");
+        }
+        out.flush().expect("stdout");
+    }
+}
+
+#[test]
+fn kill9_loses_no_acknowledged_completion() {
+    let dir = TempDir::new().expect("tempdir");
+    let mut acked = Vec::new();
+    let mut rng = rand::rng();
+    for round in 0..4u64 {
+        let mut child = Command::new(std::env::current_exe().expect("test binary"))
+            .args(["kill9_child", "--exact", "--nocapture", "--test-threads=1"])
+            .env("DRAGNET_KILL9_DIR", dir.path())
+            .env("DRAGNET_KILL9_START", (round * 1_000_000).to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn child");
+        let stdout = child.stdout.take().expect("piped");
+        let (lines, received) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            let mut stdout = BufReader::new(stdout);
+            let mut line = String::new();
+            // Only whole lines count: the kill may cut the last one.
+            while stdout.read_line(&mut line).unwrap_or(0) > 0 && line.ends_with('\n') {
+                let _ = lines.send(std::mem::take(&mut line));
+            }
+        });
+        let first = received
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the child acknowledges something");
+        std::thread::sleep(Duration::from_millis(rng.random_range(20..400)));
+        child.kill().expect("SIGKILL"); // kill(2) with SIGKILL on Unix
+        child.wait().expect("reap");
+        reader.join().expect("reader");
+        let round_acked: Vec<String> = std::iter::once(first)
+            .chain(received.try_iter())
+            .filter_map(|l| l.strip_prefix("acked ").map(|u| u.trim_end().to_owned()))
+            .collect();
+        assert!(!round_acked.is_empty());
+        acked.extend(round_acked);
+    }
+    let counts = assert_consistent(dir.path());
+    assert!(counts.done >= acked.len() as u64);
+    for url in &acked {
+        assert_eq!(
+            url_state(dir.path(), url),
+            Some(2),
+            "{url} was acknowledged done"
+        );
+        let child = format!("{url}/child");
+        assert!(
+            url_state(dir.path(), &child).is_some(),
+            "{child} came with it"
+        );
+    }
+    let frontier = open(dir.path());
+    assert!(!frontier.recovered_hosts().is_empty() || counts.leased == 0);
+    drop(frontier);
+    assert_eq!(
+        assert_consistent(dir.path()).leased,
+        0,
+        "recovery requeued the leases"
+    );
+}
+
+const WAL_FILE: &str = "frontier.sqlite-wal";
+
+/// A job store as a crash leaves it: copied while the frontier is open, its recent commits
+/// still in the WAL. Returns the copy and the URLs whose completion was acknowledged.
+async fn crashed_store() -> (TempDir, Vec<String>) {
+    let live = TempDir::new().expect("tempdir");
+    let frontier = open(live.path());
+    let urls = (0..400).map(|i| req(&format!("http://h{}.test/{i}", i % 4), 0));
+    frontier.add(urls.collect()).await.expect("add");
+    let mut acked = Vec::new();
+    for _ in 0..10 {
+        for lease in frontier.lease(20).await.expect("lease") {
+            frontier
+                .complete(&lease, DONE, Vec::new())
+                .await
+                .expect("complete");
+            acked.push(lease.request.url.to_string());
+        }
+    }
+    let copy = TempDir::new().expect("tempdir");
+    for name in [DB_FILE, WAL_FILE] {
+        if live.path().join(name).exists() {
+            std::fs::copy(live.path().join(name), copy.path().join(name)).expect("copy");
+        }
+    }
+    assert!(
+        copy.path().join(WAL_FILE).exists(),
+        "the commits are in the WAL"
+    );
+    drop(frontier);
+    (copy, acked)
+}
+
+/// A store closed cleanly (everything checkpointed into the main file, no WAL).
+async fn closed_store() -> TempDir {
+    let dir = TempDir::new().expect("tempdir");
+    let frontier = open(dir.path());
+    let urls = (0..3000).map(|i| req(&format!("http://h{}.test/page/{i}", i % 9), 0));
+    frontier.add(urls.collect()).await.expect("add");
+    for lease in frontier.lease(500).await.expect("lease") {
+        frontier
+            .complete(&lease, DONE, Vec::new())
+            .await
+            .expect("complete");
+    }
+    frontier.close().await.expect("close");
+    assert!(!dir.path().join(WAL_FILE).exists());
+    dir
+}
+
+fn overwrite(path: &Path, at: u64, bytes: &[u8]) {
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .expect("open file");
+    file.seek(SeekFrom::Start(at)).expect("seek");
+    file.write_all(bytes).expect("write");
+}
+
+fn truncate(path: &Path, len: impl FnOnce(u64) -> u64) {
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .expect("open file");
+    let old = file.metadata().expect("metadata").len();
+    file.set_len(len(old)).expect("truncate");
+}
+
+fn assert_damaged(dir: &Path, what: &str) {
+    let message = open_err(dir);
+    assert!(
+        message.contains(&format!("the job store at {} is damaged", dir.display())),
+        "{what}: {message}"
+    );
+}
+
+#[tokio::test]
+async fn a_crash_copy_recovers_every_acknowledged_completion() {
+    let (dir, acked) = crashed_store().await;
+    drop(open(dir.path()));
+    for url in &acked {
+        assert_eq!(url_state(dir.path(), url), Some(2), "{url}");
+    }
+    let counts = assert_consistent(dir.path());
+    assert_eq!((counts.done, counts.queued), (200, 200));
+}
+
+#[tokio::test]
+async fn garbage_inside_the_wal_is_reported() {
+    let (dir, _) = crashed_store().await;
+    // Into the first frame's page: every commit after it would be dropped by SQLite.
+    overwrite(&dir.path().join(WAL_FILE), 32 + 24 + 100, &[0xA5; 200]);
+    assert_damaged(dir.path(), "garbage in the first frame");
+}
+
+#[tokio::test]
+async fn a_garbled_wal_header_is_reported() {
+    let (dir, _) = crashed_store().await;
+    overwrite(&dir.path().join(WAL_FILE), 0, &[0x5A; 32]);
+    assert_damaged(dir.path(), "garbled WAL header");
+}
+
+#[tokio::test]
+async fn a_cut_wal_gives_an_earlier_consistent_state() {
+    for keep in [3, 2, 1] {
+        let (dir, _) = crashed_store().await;
+        truncate(&dir.path().join(WAL_FILE), |len| len * keep / 4);
+        match DiskFrontier::open(dir.path(), Canonicalizer::new()) {
+            Ok(frontier) => {
+                let status = frontier.status().expect("status");
+                drop(frontier);
+                let counts = assert_consistent(dir.path());
+                assert_eq!(status.counts(), counts);
+                assert!(counts.seen() == 400 || counts.seen() == 0, "{counts:?}");
+            }
+            Err(e) => assert!(e.to_string().contains("is damaged"), "{e}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_cut_main_file_is_reported() {
+    let dir = closed_store().await;
+    truncate(&dir.path().join(DB_FILE), |len| len / 2);
+    assert_damaged(dir.path(), "main file cut to half");
+
+    let dir = closed_store().await;
+    truncate(&dir.path().join(DB_FILE), |len| len - 100);
+    assert_damaged(dir.path(), "main file cut mid-page");
+}
+
+#[tokio::test]
+async fn a_torn_page_is_reported() {
+    let dir = closed_store().await;
+    let db = dir.path().join(DB_FILE);
+    let len = std::fs::metadata(&db).expect("metadata").len();
+    let garbage: Vec<u8> = (0..4096u32).map(|i| (i * 7 + 13) as u8).collect();
+    overwrite(&db, len - 4096, &garbage);
+    assert_damaged(dir.path(), "torn last page");
+
+    // A torn write: the first half of a page in the middle is new garbage.
+    let dir = closed_store().await;
+    let db = dir.path().join(DB_FILE);
+    overwrite(&db, (len / 4096 / 2) * 4096, &garbage[..2048]);
+    assert_damaged(dir.path(), "half-written middle page");
+}
+
+fn rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS");
+    kib / 1024.0
+}
+
+/// A million URLs on 1,000 hosts, then 100,000 leased and completed 256 at a time. Memory
+/// must not follow the frontier's size, and leasing and completing must stay fast.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_million_urls_in_flat_memory() {
+    const URLS: u64 = 1_000_000;
+    const BATCH: u64 = 10_000;
+    let dir = TempDir::new().expect("tempdir");
+    let frontier = open(dir.path());
+    let rss_start = rss_mib();
+    let started = Instant::now();
+    for batch in 0..URLS / BATCH {
+        let urls = (batch * BATCH..(batch + 1) * BATCH).map(|i| {
+            req(
+                &format!("http://site{}.test/section/page-{i}.html", i % 1000),
+                1,
+            )
+        });
+        assert_eq!(frontier.add(urls.collect()).await.expect("add"), BATCH);
+    }
+    let insert = started.elapsed();
+    let rss_inserted = rss_mib();
+    let (mut lease_max, mut complete_max) = (Duration::ZERO, Duration::ZERO);
+    let (mut lease_total, mut complete_total) = (Duration::ZERO, Duration::ZERO);
+    let mut done = 0;
+    while done < 100_000 {
+        let t = Instant::now();
+        let leases = frontier.lease(256).await.expect("lease");
+        let took = t.elapsed();
+        (lease_max, lease_total) = (lease_max.max(took), lease_total + took);
+        assert_eq!(leases.len(), 256);
+        let hosts: std::collections::HashSet<String> =
+            leases.iter().map(|l| l.request.host_key()).collect();
+        assert_eq!(hosts.len(), 256, "every lease batch spreads over hosts");
+        let t = Instant::now();
+        let completions = leases
+            .iter()
+            .map(|lease| frontier.complete(lease, DONE, Vec::new()));
+        for completed in join_all(completions).await {
+            completed.expect("complete");
+        }
+        let took = t.elapsed();
+        (complete_max, complete_total) = (complete_max.max(took), complete_total + took);
+        done += 256;
+    }
+    let rounds = done / 256;
+    let rss_end = rss_mib();
+    let counts = frontier.counts().await.expect("counts");
+    assert_eq!((counts.done, counts.queued), (done, URLS - done));
+    frontier.close().await.expect("close");
+    let disk = std::fs::metadata(dir.path().join(DB_FILE))
+        .expect("db")
+        .len();
+    eprintln!(
+        "disk frontier, {URLS} URLs: insert {:.1} s ({:.0} URLs/s); lease 256: avg {:.2} ms, \
+         max {:.2} ms; complete 256: avg {:.2} ms, max {:.2} ms; disk {:.0} MB; \
+         RSS {rss_start:.0} -> {rss_inserted:.0} -> {rss_end:.0} MiB",
+        insert.as_secs_f64(),
+        URLS as f64 / insert.as_secs_f64(),
+        lease_total.as_secs_f64() * 1000.0 / rounds as f64,
+        lease_max.as_secs_f64() * 1000.0,
+        complete_total.as_secs_f64() * 1000.0 / rounds as f64,
+        complete_max.as_secs_f64() * 1000.0,
+        disk as f64 / 1e6,
+    );
+    assert!(
+        rss_end - rss_start < 100.0,
+        "RSS grew from {rss_start:.0} to {rss_end:.0} MiB"
+    );
+}

@@ -128,4 +128,11 @@ pub trait Frontier: Send + Sync + 'static {
 
     /// How many URLs are in each state.
     fn counts(&self) -> impl Future<Output = Result<FrontierCounts, FrontierError>> + Send;
+
+    /// Whether the state outlives the process (a job can resume). The pipeline then writes
+    /// a URL's record out of the process before completing it, so a done URL is never
+    /// missing from the outputs after a crash.
+    fn is_durable(&self) -> bool {
+        false
+    }
 }

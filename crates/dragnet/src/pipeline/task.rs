@@ -88,7 +88,11 @@ pub(super) async fn run_task<F: Frontier>(
             }
         }
     };
-    ctx.sinks.send(Arc::new(record)).await?;
+    if ctx.frontier.is_durable() {
+        ctx.sinks.send_durable(Arc::new(record)).await?;
+    } else {
+        ctx.sinks.send(Arc::new(record)).await?;
+    }
     match ctx.frontier.complete(&lease, outcome, discovered).await {
         Ok(added) => ctx.stats.add(&ctx.stats.discovered, added),
         // The lease expired and went to another worker (a shared frontier): its result will
@@ -183,6 +187,7 @@ async fn fetch_and_process<F: Frontier>(
                         error: None,
                         error_message: None,
                         exchange: Some(Arc::clone(&fetched)),
+                        items: Vec::new(),
                     };
                     (record, discovered)
                 }
@@ -265,6 +270,7 @@ fn failed_record(
         error: Some(failure.kind.label()),
         error_message: Some(failure.message.clone()),
         exchange: None,
+        items: Vec::new(),
     }
 }
 

@@ -59,6 +59,8 @@ pub struct PageRecord {
     /// response status, version and headers, and the body before content decoding. For
     /// archives (WARC).
     pub exchange: Option<Arc<crate::fetch::Fetched>>,
+    /// Items extracted from the page by the crawl's item rules (empty without rules).
+    pub items: Vec<dragnet_extract::Item>,
 }
 
 impl PageRecord {
@@ -102,6 +104,16 @@ pub trait Sink: Send + 'static {
     /// A [`SinkError`]; the crawl then stops, and no more records arrive.
     fn write(&mut self, record: &PageRecord) -> Result<(), SinkError>;
 
+    /// Pushes what was written so far out of this process's buffers, so that a crash of the
+    /// process (kill -9) cannot lose it. Called before a durable send is acknowledged; sinks
+    /// that write straight through need not do anything.
+    ///
+    /// # Errors
+    /// A [`SinkError`] when the data cannot be written.
+    fn flush(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+
     /// Flushes and closes; called once after the last record, on success and on stop.
     ///
     /// # Errors
@@ -109,10 +121,22 @@ pub trait Sink: Send + 'static {
     fn finish(&mut self) -> Result<(), SinkError>;
 }
 
+/// A record on its way to one sink; with `ack`, the sender waits until it is written and
+/// flushed.
+#[derive(Debug)]
+struct Envelope {
+    record: Arc<PageRecord>,
+    ack: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+/// Records a sink thread writes before one flush, when acknowledgements are waiting: one
+/// write syscall for a burst instead of one per record.
+const ACK_BATCH: usize = 64;
+
 /// The running sinks: one thread and one bounded channel each.
 #[derive(Debug)]
 pub struct SinkSet {
-    senders: Vec<(&'static str, mpsc::Sender<Arc<PageRecord>>)>,
+    senders: Vec<(&'static str, mpsc::Sender<Envelope>)>,
     threads: Vec<JoinHandle<Result<(), SinkError>>>,
 }
 
@@ -126,15 +150,33 @@ impl SinkSet {
         let mut threads = Vec::with_capacity(sinks.len());
         for mut sink in sinks {
             let name = sink.name();
-            let (tx, mut rx) = mpsc::channel::<Arc<PageRecord>>(SINK_CHANNEL_CAPACITY);
+            let (tx, mut rx) = mpsc::channel::<Envelope>(SINK_CHANNEL_CAPACITY);
             let thread = std::thread::Builder::new()
                 .name(format!("dragnet-sink-{name}"))
                 .spawn(move || {
-                    while let Some(record) = rx.blocking_recv() {
-                        if let Err(error) = sink.write(&record) {
-                            // Still try to flush what was written before the failure.
-                            let _ = sink.finish();
-                            return Err(error);
+                    let mut acks = Vec::new();
+                    while let Some(first) = rx.blocking_recv() {
+                        let mut next = Some(first);
+                        while let Some(Envelope { record, ack }) = next.take() {
+                            if let Err(error) = sink.write(&record) {
+                                // Still try to flush what was written before the failure.
+                                let _ = sink.finish();
+                                return Err(error);
+                            }
+                            acks.extend(ack);
+                            if !acks.is_empty() && acks.len() < ACK_BATCH {
+                                next = rx.try_recv().ok();
+                            }
+                        }
+                        if !acks.is_empty() {
+                            if let Err(error) = sink.flush() {
+                                let _ = sink.finish();
+                                return Err(error);
+                            }
+                            for ack in acks.drain(..) {
+                                // A sender that stopped waiting needs no answer.
+                                let _ = ack.send(());
+                            }
                         }
                     }
                     sink.finish()
@@ -156,10 +198,40 @@ impl SinkSet {
     /// [`SinkError::Stopped`] when a sink has stopped; [`SinkSet::finish`] then says why.
     pub async fn send(&self, record: Arc<PageRecord>) -> Result<(), SinkError> {
         for (name, sender) in &self.senders {
+            let envelope = Envelope {
+                record: Arc::clone(&record),
+                ack: None,
+            };
             sender
-                .send(Arc::clone(&record))
+                .send(envelope)
                 .await
                 .map_err(|_| SinkError::Stopped { sink: name })?;
+        }
+        Ok(())
+    }
+
+    /// Hands a record to every sink and waits until each has written it and flushed it out
+    /// of the process: after this, a kill -9 cannot lose it. A resumable crawl records a URL
+    /// as done only after this, so a done URL is always in the outputs.
+    ///
+    /// # Errors
+    /// [`SinkError::Stopped`] when a sink has stopped; [`SinkSet::finish`] then says why.
+    pub async fn send_durable(&self, record: Arc<PageRecord>) -> Result<(), SinkError> {
+        let mut waiting = Vec::with_capacity(self.senders.len());
+        for (name, sender) in &self.senders {
+            let (ack, done) = tokio::sync::oneshot::channel();
+            let envelope = Envelope {
+                record: Arc::clone(&record),
+                ack: Some(ack),
+            };
+            sender
+                .send(envelope)
+                .await
+                .map_err(|_| SinkError::Stopped { sink: name })?;
+            waiting.push((*name, done));
+        }
+        for (name, done) in waiting {
+            done.await.map_err(|_| SinkError::Stopped { sink: name })?;
         }
         Ok(())
     }
@@ -214,6 +286,7 @@ pub(crate) mod tests {
             },
             error_message: None,
             exchange: None,
+            items: Vec::new(),
         }
     }
 
@@ -232,6 +305,44 @@ pub(crate) mod tests {
         fn finish(&mut self) -> Result<(), SinkError> {
             Ok(())
         }
+    }
+
+    /// Shares what it has flushed with the test.
+    struct Recording(Arc<std::sync::Mutex<(Vec<String>, Vec<String>)>>);
+    impl Sink for Recording {
+        fn name(&self) -> &'static str {
+            "recording"
+        }
+        fn write(&mut self, record: &PageRecord) -> Result<(), SinkError> {
+            self.0.lock().unwrap().0.push(record.url.to_string());
+            Ok(())
+        }
+        fn flush(&mut self) -> Result<(), SinkError> {
+            let mut state = self.0.lock().unwrap();
+            let written = std::mem::take(&mut state.0);
+            state.1.extend(written);
+            Ok(())
+        }
+        fn finish(&mut self) -> Result<(), SinkError> {
+            self.flush()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_durable_send_returns_after_the_record_is_flushed() {
+        let state = Arc::new(std::sync::Mutex::new((Vec::new(), Vec::new())));
+        let set = SinkSet::start(vec![Box::new(Recording(Arc::clone(&state)))]).unwrap();
+        for i in 0..20 {
+            let url = format!("http://a.test/{i}");
+            set.send_durable(Arc::new(record(&url, Some(b"x"))))
+                .await
+                .unwrap();
+            assert!(
+                state.lock().unwrap().1.contains(&url),
+                "{url} flushed before the ack"
+            );
+        }
+        set.finish().await.unwrap();
     }
 
     #[tokio::test]

@@ -148,6 +148,11 @@ impl Sink for PagesLog {
         Ok(())
     }
 
+    fn flush(&mut self) -> Result<(), SinkError> {
+        self.unflushed = 0;
+        self.out.flush().map_err(|e| self.io_error(e))
+    }
+
     fn finish(&mut self) -> Result<(), SinkError> {
         self.out.flush().map_err(|e| self.io_error(e))?;
         self.out.get_ref().sync_data().map_err(|e| self.io_error(e))

@@ -291,6 +291,14 @@ impl DiskFrontier {
     fn to_lease(&self, row: writer::Leased) -> Result<Lease, FrontierError> {
         let damaged =
             |what: String| DiskError::damaged("leasing URLs", what).into_frontier(&self.dir);
+        // Pages carry no checksums; the fingerprint is one for the key (and for the URL,
+        // which the key usually is), so a garbled row is caught before it is fetched.
+        if xxhash_rust::xxh3::xxh3_64(row.key.as_bytes()) as i64 != row.fp {
+            return Err(damaged(format!(
+                "stored key {:?} does not match its hash",
+                row.key
+            )));
+        }
         let url = Url::parse(&row.url)
             .map_err(|e| damaged(format!("stored URL {:?} does not parse: {e}", row.url)))?;
         let depth = u32::try_from(row.depth)

@@ -41,6 +41,8 @@ pub(super) struct NewUrl {
 /// A leased row, turned into a [`crate::frontier::Lease`] by the caller.
 #[derive(Debug)]
 pub(super) struct Leased {
+    /// The fingerprint stored with the key, to check the key against.
+    pub(super) fp: i64,
     pub(super) key: String,
     pub(super) url: String,
     pub(super) depth: i64,
@@ -127,18 +129,27 @@ impl Writer {
         let durable = group.iter().any(|c| !matches!(c.op, Op::Lease(_)));
         let before = (self.counts, self.turn);
         let mut answers = Vec::with_capacity(group.len());
-        let begun = self.begin(durable);
+        // Set when the transaction itself broke: then nothing of the group may be kept.
+        let mut broken = self.begin(durable).err();
         for command in &group {
-            let answer = match &begun {
-                Ok(()) => self.run_one(&command.op),
-                Err(e) => Err(e.clone()),
+            let answer = match &broken {
+                Some(e) => Err(e.clone()),
+                None => self.run_one(&command.op).unwrap_or_else(|e| {
+                    broken = Some(e.clone());
+                    Err(e)
+                }),
             };
             answers.push(answer);
         }
-        let committed = begun.and_then(|()| self.commit(before));
+        let committed = match broken {
+            Some(e) => Err(e),
+            None => self.commit(before),
+        };
         if let Err(e) = committed {
             // Nothing of the group is stored: forget its effects and tell every caller.
-            let _ = self.conn.execute_batch("ROLLBACK");
+            if !self.conn.is_autocommit() {
+                let _ = self.conn.execute_batch("ROLLBACK");
+            }
             (self.counts, self.turn) = before;
             self.hosts.clear();
             answers = group.iter().map(|_| Err(e.clone())).collect();
@@ -190,7 +201,8 @@ impl Writer {
     }
 
     /// Runs one command in a savepoint; on failure its writes and count changes are undone.
-    fn run_one(&mut self, op: &Op) -> Answer {
+    /// The outer `Err` means the transaction itself is broken (the group must not commit).
+    fn run_one(&mut self, op: &Op) -> Result<Answer, DiskError> {
         let counts = self.counts;
         self.exec("SAVEPOINT op", "starting a command")?;
         let answer = match op {
@@ -206,14 +218,18 @@ impl Writer {
                 .map(Reply::Added),
             Op::Release { key, token } => self.release(key, *token).map(|()| Reply::Released),
         };
-        if answer.is_err() {
+        if let Err(e) = &answer {
+            // Some errors (disk full, I/O) make SQLite roll back the whole transaction.
+            if self.conn.is_autocommit() {
+                return Err(e.clone());
+            }
             self.counts = counts;
             // Host rows made inside the savepoint are gone with it.
             self.hosts.clear();
             self.exec("ROLLBACK TO op", "undoing a command")?;
         }
         self.exec("RELEASE op", "finishing a command")?;
-        answer
+        Ok(answer)
     }
 
     fn add(&mut self, urls: &[NewUrl]) -> Result<u64, DiskError> {
@@ -320,20 +336,29 @@ impl Writer {
             .map_err(fail)?;
         let shares = round_robin(&hosts, max);
         let now = now();
-        let mut queues: Vec<VecDeque<(i64, String, String, i64)>> = Vec::new();
+        let mut queues: Vec<VecDeque<Row>> = Vec::new();
         for (&(host, _), &share) in hosts.iter().zip(&shares) {
             if share == 0 {
                 continue;
             }
-            let rows: VecDeque<(i64, String, String, i64)> = self
+            let rows: VecDeque<Row> = self
                 .conn
                 .prepare_cached(
-                    "SELECT id, coalesce(key, url), url, depth FROM urls
+                    "SELECT id, fp, coalesce(key, url), url, depth FROM urls
                      WHERE host_id = ?1 AND state = 0 ORDER BY id LIMIT ?2",
                 )
                 .and_then(|mut stmt| {
                     stmt.query_map(params![host, share], |row| {
-                        Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+                        Ok((
+                            row.get(0)?,
+                            Leased {
+                                fp: row.get(1)?,
+                                key: row.get(2)?,
+                                url: row.get(3)?,
+                                depth: row.get(4)?,
+                                token: 0,
+                            },
+                        ))
                     })?
                     .collect()
                 })
@@ -358,28 +383,24 @@ impl Writer {
         let mut leased = Vec::with_capacity(max.min(shares.iter().sum::<i64>() as usize));
         while !queues.is_empty() {
             queues.retain_mut(|queue| {
-                if let Some((id, key, url, depth)) = queue.pop_front() {
-                    leased.push((id, key, url, depth));
+                if let Some(row) = queue.pop_front() {
+                    leased.push(row);
                 }
                 !queue.is_empty()
             });
         }
         let mut out = Vec::with_capacity(leased.len());
-        for (id, key, url, depth) in leased {
+        for (id, mut row) in leased {
             self.leases += 1;
             let token = self.incarnation << 40 | self.leases;
+            row.token = token;
             self.conn
                 .prepare_cached(
                     "UPDATE urls SET state = 1, token = ?2, updated_at = ?3 WHERE id = ?1",
                 )
                 .and_then(|mut stmt| stmt.execute(params![id, token as i64, now]))
                 .map_err(fail)?;
-            out.push(Leased {
-                key,
-                url,
-                depth,
-                token,
-            });
+            out.push(row);
         }
         self.counts.add(State::Queued, -(out.len() as i64));
         self.counts.add(State::Leased, out.len() as i64);
@@ -444,6 +465,9 @@ impl Writer {
         Ok(())
     }
 }
+
+/// A queued row on its way to being leased: its row id and what the caller gets.
+type Row = (i64, Leased);
 
 /// How many URLs each host gives when `max` are dealt one per host per round, in order.
 fn round_robin(hosts: &[(i64, i64)], max: usize) -> Vec<i64> {
