@@ -30,6 +30,22 @@ pub(crate) enum Command {
     Fetch(FetchArgs),
     /// Run the reference job on a local copy of the countries site: no network, no set-up.
     Demo(DemoArgs),
+    /// Continue a job (`crawl ... --job DIR`) with the settings it was started with.
+    Resume(ResumeArgs),
+    /// Show a job's progress: queued, in flight, done, failed by reason.
+    Status(StatusArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ResumeArgs {
+    /// The job folder.
+    pub(crate) dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StatusArgs {
+    /// The job folder.
+    pub(crate) dir: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -49,6 +65,11 @@ pub(crate) struct CrawlArgs {
     /// Same as --scope host.
     #[arg(long)]
     pub(crate) same_host: bool,
+    /// Keep the job's state in this folder: it survives a crash or Ctrl-C, and running the
+    /// same command again (or `dragnet resume DIR`) continues it. The pages log defaults to
+    /// DIR/pages.jsonl.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) job: Option<PathBuf>,
     /// Seed from this sitemap or sitemap index (plain, gzip or text; repeatable).
     #[arg(long, value_name = "URL")]
     pub(crate) sitemap: Vec<String>,

@@ -68,7 +68,8 @@ pub(crate) async fn run(args: DemoArgs, quiet: bool) -> Result<ExitCode> {
         config.out_dir = Some(out.clone());
         config.pages_log = Some(out.join("pages.jsonl"));
         eprintln!("  running {label} ...");
-        let summary = run_crawl(config, quiet).await?;
+        let crawler = dragnet::Crawler::new(config).context("cannot start the demo crawl")?;
+        let summary = run_crawl(crawler, quiet).await?;
         rows.push(Row {
             label,
             wall: Duration::from_secs_f64(summary.wall_secs),

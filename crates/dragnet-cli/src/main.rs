@@ -4,6 +4,7 @@
 
 mod args;
 mod demo;
+mod job;
 mod logging;
 mod progress;
 mod run;
@@ -51,14 +52,29 @@ fn main() -> ExitCode {
 async fn dispatch(cli: Cli) -> Result<ExitCode> {
     let quiet = cli.quiet;
     match cli.command {
-        Command::Crawl(args) => crawl(args, quiet).await,
+        // The command line is kept with a job, for `dragnet resume`.
+        Command::Crawl(args) => crawl(args, quiet, std::env::args().skip(1).collect()).await,
         Command::Fetch(args) => fetch(args, quiet).await,
         Command::Links(args) => links(args).await,
         Command::Demo(args) => demo::run(args, quiet).await,
+        Command::Resume(args) => {
+            let argv = job::saved_command(&args.dir)?;
+            let mut full = vec!["dragnet".to_owned()];
+            full.extend(argv.iter().cloned());
+            let cli =
+                Cli::try_parse_from(&full).context("the job's saved command no longer parses")?;
+            match cli.command {
+                Command::Crawl(crawl_args) => {
+                    Box::pin(crawl(crawl_args, quiet || cli.quiet, argv)).await
+                }
+                _ => anyhow::bail!("the job's saved command is not a crawl"),
+            }
+        }
+        Command::Status(args) => job::print_status(&args.dir),
     }
 }
 
-async fn crawl(args: CrawlArgs, quiet: bool) -> Result<ExitCode> {
+async fn crawl(args: CrawlArgs, quiet: bool, argv: Vec<String>) -> Result<ExitCode> {
     let seeds = args
         .urls
         .iter()
@@ -83,7 +99,19 @@ async fn crawl(args: CrawlArgs, quiet: bool) -> Result<ExitCode> {
     config.strip_query = args.strip_query.clone();
     apply_knobs(&mut config, &args.knobs)?;
     apply_output(&mut config, &args.output)?;
-    run::crawl_and_report(config, args.output.summary_json.as_deref(), quiet).await
+    match &args.job {
+        Some(dir) => {
+            job::run(
+                config,
+                dir,
+                &argv,
+                args.output.summary_json.as_deref(),
+                quiet,
+            )
+            .await
+        }
+        None => run::crawl_and_report(config, args.output.summary_json.as_deref(), quiet).await,
+    }
 }
 
 async fn fetch(args: FetchArgs, quiet: bool) -> Result<ExitCode> {

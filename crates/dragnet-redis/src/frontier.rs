@@ -413,7 +413,7 @@ impl Frontier for RedisFrontier {
         }
         let mut retry_args = args.clone();
         retry_args[6] = "1".to_owned();
-        let answer: i64 = self
+        let answer: Result<i64, _> = self
             .inner
             .invoke("complete", &self.inner.scripts.complete, |retry| {
                 if retry {

@@ -88,8 +88,8 @@ local function take_lease(token, fp)
   return host, entry
 end
 
--- Puts up to `cap` expired leases back at the head of their queues (a URL whose leases
--- expired more than `max_expiries` times is failed as `lease_expired`). Returns how many
+-- Puts up to `cap` expired leases back at the head of their queues (a URL whose lease
+-- expired `max_expiries` times is failed as `lease_expired`). Returns how many
 -- expired leases it looked at.
 local function reclaim(cap, delay, max_expiries)
   local expired = redis.call('ZRANGEBYSCORE', P .. 'lease_exp', '-inf', fmt(NOW), 'LIMIT', 0, cap)
@@ -102,7 +102,7 @@ local function reclaim(cap, delay, max_expiries)
       local host, fp, depth, n, url =
         string.match(v, '^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t(.*)$')
       n = (tonumber(n) or 0) + 1
-      if n > max_expiries then
+      if n >= max_expiries then
         redis.call('HINCRBY', P .. 'failures', 'lease_expired', 1)
         d.failed = d.failed + 1
       else

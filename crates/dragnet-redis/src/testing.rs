@@ -41,9 +41,12 @@ pub struct RedisServer {
     persistent: bool,
 }
 
-/// Prints the one line that tells a test was skipped, and why.
+/// Prints the one line that tells a test was skipped, and why. Straight to the stderr handle:
+/// the test harness captures `eprintln!` of passing tests, and this line must be seen.
 fn skip() {
-    eprintln!(
+    use std::io::Write as _;
+    let _ = writeln!(
+        std::io::stderr(),
         "SKIPPED: redis-server is not installed; install it (scripts/test does) or set \
          {REDIS_URL_ENV}=redis://HOST:PORT to run the Redis tests"
     );

@@ -167,6 +167,13 @@ impl Config {
         }
     }
 
+    /// The dedup rules this configuration asks for (`strip_query`). A resumable job must be
+    /// reopened with the same rules, or old URLs would look new.
+    pub fn canonicalizer(&self) -> dragnet_extract::Canonicalizer {
+        let globs: Vec<&str> = self.strip_query.iter().map(String::as_str).collect();
+        dragnet_extract::Canonicalizer::new().strip_query_params(&globs)
+    }
+
     /// The most requests that can be in flight: the fixed limit, or auto's cap.
     pub fn concurrency_cap(&self) -> usize {
         if self.auto_concurrency {

@@ -296,6 +296,13 @@ impl Gate {
         (global.max(state.in_flight), hosts)
     }
 
+    /// Records a request start to `host` made elsewhere (a previous run), so the per-host gap
+    /// counts from now.
+    pub fn note_start(&self, host: &str) {
+        let mut state = self.lock();
+        state.hosts.entry(host.to_owned()).or_default().last_start = Some(Instant::now());
+    }
+
     /// Sets the minimum gap between request starts to any one host (`--delay`).
     pub fn set_min_interval(&self, interval: Duration) {
         self.lock().min_interval = interval;

@@ -54,6 +54,9 @@ impl Frontier for TempFrontier {
     async fn counts(&self) -> Result<FrontierCounts, FrontierError> {
         self.frontier.counts().await
     }
+    fn is_durable(&self) -> bool {
+        self.frontier.is_durable()
+    }
 }
 
 dragnet::frontier_conformance!(TempFrontier::new());

@@ -12,7 +12,6 @@ mod task;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use dragnet_extract::Canonicalizer;
 use tokio::sync::Notify;
 
 use crate::config::Config;
@@ -72,8 +71,7 @@ impl Crawler<MemoryFrontier> {
     /// # Errors
     /// [`Error::Config`] when the configuration is invalid.
     pub fn new(config: Config) -> Result<Self, Error> {
-        let globs: Vec<&str> = config.strip_query.iter().map(String::as_str).collect();
-        let canon = Canonicalizer::new().strip_query_params(&globs);
+        let canon = config.canonicalizer();
         Self::with_frontier(config, MemoryFrontier::new(canon))
     }
 }
@@ -103,6 +101,14 @@ impl<F: Frontier> Crawler<F> {
     /// Adds an output beside the ones the configuration names.
     pub fn add_sink(&mut self, sink: Box<dyn Sink>) {
         self.extra_sinks.push(sink);
+    }
+
+    /// Makes these hosts wait out the per-host delay before their first request, as if one
+    /// had just started: hosts a crashed run was fetching when it died.
+    pub fn hold_hosts(&self, hosts: &[String]) {
+        for host in hosts {
+            self.gate.note_start(host);
+        }
     }
 
     /// Live counters, for a progress display.

@@ -3,8 +3,11 @@
 //! never drops a record. A sink that fails stops the crawl cleanly with its error; what it
 //! already wrote stays intact.
 
+pub mod conformance;
 mod files;
+mod items;
 mod pages_log;
+pub mod warc;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,7 +19,9 @@ use tokio::sync::mpsc;
 use url::Url;
 
 pub use files::{FilesSink, Layout};
-pub use pages_log::PagesLog;
+pub use items::{ITEMS_FLUSH_INTERVAL, ITEMS_FLUSH_ROWS, ItemsCsv, ItemsJsonl};
+pub use pages_log::{PagesLog, compact as compact_pages_log};
+pub use warc::WarcSink;
 
 /// Records waiting for one sink. Small: enough to absorb a burst while the sink writes,
 /// small enough that a stalled disk stops the crawl within a few pages.
@@ -84,6 +89,20 @@ pub enum SinkError {
         /// Why.
         #[source]
         source: std::io::Error,
+    },
+    /// The output refused the data or cannot be used as it is (a database error, an
+    /// existing file of another shape).
+    #[error("{sink}: {target}: {message}")]
+    Rejected {
+        /// Which sink.
+        sink: &'static str,
+        /// The file, table or server.
+        target: String,
+        /// What went wrong, for people.
+        message: String,
+        /// The underlying error, when there is one.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
     /// The sink's thread ended (after an error or a panic) and takes no more records.
     #[error("{sink} stopped")]

@@ -78,6 +78,52 @@ impl PagesLog {
     }
 }
 
+/// Keeps one line per URL, the last: a resumed job fetches again what was in flight when
+/// the previous run died, and those URLs may already have a line. Run when a job finishes.
+/// Reads the file twice and holds 16 bytes per line, so it works for logs of any length.
+///
+/// # Errors
+/// The I/O error; the log is replaced atomically (temporary file + rename), so it is never
+/// left half-written.
+pub fn compact(path: &Path) -> std::io::Result<u64> {
+    use std::collections::HashMap;
+    use std::io::BufRead;
+    let url_hash = |line: &str| {
+        let url = serde_json::from_str::<serde_json::Value>(line)
+            .ok()
+            .and_then(|v| v.get("url").and_then(|u| u.as_str()).map(str::to_owned))
+            .unwrap_or_else(|| line.to_owned());
+        xxhash_rust::xxh3::xxh3_64(url.as_bytes())
+    };
+    let mut last: HashMap<u64, u64> = HashMap::new();
+    for (index, line) in std::io::BufReader::new(File::open(path)?)
+        .lines()
+        .enumerate()
+    {
+        last.insert(url_hash(&line?), index as u64);
+    }
+    let temp = path.with_extension("jsonl.compacting");
+    let mut out = BufWriter::new(File::create(&temp)?);
+    let mut removed = 0;
+    for (index, line) in std::io::BufReader::new(File::open(path)?)
+        .lines()
+        .enumerate()
+    {
+        let line = line?;
+        if last.get(&url_hash(&line)) == Some(&(index as u64)) {
+            out.write_all(line.as_bytes())?;
+            out.write_all(b"\n")?;
+        } else {
+            removed += 1;
+        }
+    }
+    out.flush()?;
+    out.get_ref().sync_data()?;
+    drop(out);
+    std::fs::rename(&temp, path)?;
+    Ok(removed)
+}
+
 /// A crash can leave half a line at the end; appending after it would glue two records
 /// together. Cut the file back to its last complete line.
 fn cut_torn_tail(file: &File) -> std::io::Result<()> {
@@ -186,6 +232,22 @@ mod tests {
         std::fs::write(&path, "no newline at all").unwrap();
         drop(PagesLog::create(&path).unwrap());
         assert_eq!(std::fs::read(&path).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn compaction_keeps_the_last_line_per_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pages.jsonl");
+        std::fs::write(
+            &path,
+            "{\"url\":\"a\",\"n\":1}\n{\"url\":\"b\"}\n{\"url\":\"a\",\"n\":2}\n",
+        )
+        .unwrap();
+        assert_eq!(compact(&path).unwrap(), 1);
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "{\"url\":\"b\"}\n{\"url\":\"a\",\"n\":2}\n"
+        );
     }
 
     #[test]

@@ -390,6 +390,11 @@ impl Frontier for DiskFrontier {
         }
     }
 
+    /// Yes: the job resumes from this store after a crash.
+    fn is_durable(&self) -> bool {
+        true
+    }
+
     async fn counts(&self) -> Result<FrontierCounts, FrontierError> {
         // The writer publishes after every commit, before answering its callers.
         Ok(*self.counts.lock().unwrap_or_else(|e| e.into_inner()))
