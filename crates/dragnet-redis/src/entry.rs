@@ -1,26 +1,6 @@
 //! How a job's data is laid out in Redis: key names, fingerprints and queue entries.
 //!
-//! Every key of job `J` starts with `dragnet:{J}:`. The braces are a Redis Cluster hash tag:
-//! only `J` is hashed, so all of a job's keys live in one slot and every Lua script touches a
-//! single node. Several jobs share one Redis without seeing each other.
-//!
-//! | key (after the prefix) | type | holds |
-//! |---|---|---|
-//! | `seen:<b>` | SET of integers | 64-bit fingerprints of canonical keys; `b` is the top 16 bits |
-//! | `q:<host>` | LIST | queued entries of one host, FIFO (reclaimed and released ones go first) |
-//! | `ready` | ZSET host → turn | hosts with queued work that may be leased now, in turn order |
-//! | `delayed` | ZSET host → ms | hosts with queued work waiting out the politeness delay |
-//! | `next` | HASH host → ms | when an idle host may next be leased (only with a host delay) |
-//! | `active` | HASH host → n | live leases per host, fleet-wide |
-//! | `lease` | HASH token → `host\tentry` | every live lease |
-//! | `lease_exp` | ZSET token → ms | when each live lease expires (Redis clock) |
-//! | `token`, `turn` | STRING | counters: fencing tokens, host turn order |
-//! | `counts` | HASH | `queued`, `leased`, `done`, `failed`, `reclaimed` |
-//! | `failures` | HASH reason → n | failed URLs by reason |
-//! | `ack:<token>` | STRING, expires | the answer to a completion, so a retried call after a lost reply replays it |
-//! | `workers` | SET | worker ids that registered |
-//! | `worker:<id>` | STRING, expires | a live worker's heartbeat (value: leases it holds) |
-//! | `drain`, `settings` | STRING | the drain flag; the seeding command's settings (JSON) |
+//! The key layout is in the crate docs.
 //!
 //! A queue entry is `fingerprint \t depth \t expiries \t url`: the URL as found (what gets
 //! requested), its depth, and how many times a lease on it expired (a URL that kills its

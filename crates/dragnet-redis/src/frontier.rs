@@ -25,6 +25,8 @@ const COUNTS_RECLAIM_CAP: usize = 1000;
 /// A URL whose lease expired this many times is failed (`lease_expired`) instead of being
 /// handed to yet another worker: it is probably what kills them.
 const MAX_EXPIRIES: u32 = 5;
+/// Most URLs one `lease` call hands out (bounds the script's run time; fewer is allowed).
+const LEASE_MAX: usize = 1000;
 /// Oldest Redis that has every command the scripts use (`ZADD GT`, `ZPOPMIN` with counts).
 const MIN_REDIS: (u32, u32) = (6, 2);
 
@@ -157,6 +159,34 @@ impl RedisFrontier {
     #[cfg(feature = "testing")]
     pub fn pause_heartbeat(&self, paused: bool) {
         self.inner.paused.store(paused, Ordering::Relaxed);
+    }
+
+    /// The `complete` script's arguments, as a first attempt (ARGV[7], replay, is `0`).
+    fn complete_args(
+        &self,
+        lease: &Lease,
+        outcome: Outcome,
+        discovered: &[CrawlRequest],
+    ) -> Vec<String> {
+        let (kind, reason) = match outcome {
+            Outcome::Done { .. } => ("done", String::new()),
+            Outcome::Failed { reason, .. } => ("failed", reason),
+        };
+        let mut args = vec![
+            self.inner.prefix.clone(),
+            lease.token.to_string(),
+            fingerprint(&lease.key).to_string(),
+            kind.to_owned(),
+            reason,
+            millis(self.inner.options.host_delay),
+            "0".to_owned(),
+            millis(self.inner.ack_ttl()),
+        ];
+        for request in discovered {
+            let key = self.inner.options.canon.key(&request.url);
+            push_args(&mut args, &key, request);
+        }
+        args
     }
 
     pub(crate) fn counts_args(&self, cap: usize) -> Vec<String> {
@@ -350,7 +380,7 @@ impl Frontier for RedisFrontier {
         let options = &self.inner.options;
         let args = [
             self.inner.prefix.clone(),
-            max.to_string(),
+            max.min(LEASE_MAX).to_string(),
             options.per_host_leases.to_string(),
             millis(options.lease_ttl),
             millis(options.host_delay),
@@ -390,27 +420,7 @@ impl Frontier for RedisFrontier {
         outcome: Outcome,
         discovered: Vec<CrawlRequest>,
     ) -> Result<u64, FrontierError> {
-        let (kind, reason) = match outcome {
-            Outcome::Done { .. } => ("done", String::new()),
-            Outcome::Failed { reason, .. } => ("failed", reason),
-        };
-        let mut args = vec![
-            self.inner.prefix.clone(),
-            lease.token.to_string(),
-            fingerprint(&lease.key).to_string(),
-            kind.to_owned(),
-            reason,
-            millis(self.inner.options.host_delay),
-            "0".to_owned(),
-            millis(self.inner.ack_ttl()),
-        ];
-        for request in &discovered {
-            push_args(
-                &mut args,
-                &self.inner.options.canon.key(&request.url),
-                request,
-            );
-        }
+        let args = self.complete_args(lease, outcome, &discovered);
         let mut retry_args = args.clone();
         retry_args[6] = "1".to_owned();
         let answer: Result<i64, _> = self
@@ -480,5 +490,56 @@ impl Inner {
     /// How long a completion's answer is kept for replay: longer than any retry can take.
     fn ack_ttl(&self) -> Duration {
         (self.options.reconnect_for * 2).max(Duration::from_secs(120))
+    }
+}
+
+#[cfg(all(test, feature = "testing"))]
+mod tests {
+    use super::*;
+    use crate::testing::RedisServer;
+
+    fn request(url: &str) -> CrawlRequest {
+        CrawlRequest::seed(url::Url::parse(url).expect("test URL"))
+    }
+
+    /// A completion whose reply was lost is retried: the retry must replay the landed answer,
+    /// not report a stale lease (the worker would then drop a result that was recorded).
+    #[tokio::test]
+    async fn a_retried_completion_replays_its_answer() {
+        let Some(server) = RedisServer::shared().await else {
+            return;
+        };
+        let frontier = server.frontier("replay", RedisOptions::default()).await;
+        frontier
+            .add(vec![request("http://r.test/")])
+            .await
+            .expect("add");
+        let lease = frontier.lease(1).await.expect("lease").remove(0);
+        let found = vec![request("http://r.test/a"), request("http://r.test/b")];
+        let mut args = frontier.complete_args(&lease, Outcome::Done { attempts: 1 }, &found);
+        let first: i64 = frontier
+            .invoke("complete", &frontier.inner.scripts.complete, &args)
+            .await
+            .expect("first attempt");
+        assert_eq!(first, 2);
+        args[6] = "1".to_owned();
+        let replayed: i64 = frontier
+            .invoke("complete", &frontier.inner.scripts.complete, &args)
+            .await
+            .expect("retry");
+        assert_eq!(replayed, 2, "the retry sees its own landed answer");
+        let again = frontier
+            .complete(&lease, Outcome::Done { attempts: 1 }, found)
+            .await;
+        assert!(
+            matches!(again, Err(FrontierError::StaleLease { .. })),
+            "{again:?}"
+        );
+        let counts = frontier.counts().await.expect("counts");
+        assert_eq!(
+            (counts.done, counts.queued, counts.leased),
+            (1, 2, 0),
+            "recorded once"
+        );
     }
 }

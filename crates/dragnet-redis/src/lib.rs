@@ -20,11 +20,50 @@
 //!   backoff for [`RedisOptions::reconnect_for`]; a retried `complete` whose first attempt had
 //!   landed replays its answer instead of reporting a stale lease.
 //!
-//! Jobs are namespaced (`dragnet:{JOB}:*`, one cluster slot per job); the key layout is in the
-//! `entry` module's docs. Operating notes: run Redis with `maxmemory-policy noeviction` (an
-//! evicting Redis silently drops frontier keys) and `appendonly yes`; with
-//! `appendfsync everysec` a crash of Redis itself can forget up to a second of completions,
-//! which are then fetched again (`always` forgets none).
+//! # Key layout
+//!
+//! Every key of job `J` starts with `dragnet:{J}:`. The braces are a Redis Cluster hash tag:
+//! only `J` is hashed, so all of a job's keys live in one slot and every Lua script touches a
+//! single node. Several jobs share one Redis without seeing each other.
+//!
+//! | key (after the prefix) | type | holds |
+//! |---|---|---|
+//! | `seen:<b>` | SET of integers | 64-bit fingerprints of canonical keys; `b` is the top 16 bits |
+//! | `q:<host>` | LIST | queued entries of one host, FIFO (reclaimed and released ones go first) |
+//! | `ready` | ZSET host → turn | hosts with queued work that may be leased now, in turn order |
+//! | `delayed` | ZSET host → ms | hosts with queued work waiting out the politeness delay |
+//! | `next` | HASH host → ms | when an idle host may next be leased (only with a host delay) |
+//! | `active` | HASH host → n | live leases per host, fleet-wide |
+//! | `lease` | HASH token → `host\tentry` | every live lease |
+//! | `lease_exp` | ZSET token → ms | when each live lease expires (Redis clock) |
+//! | `token`, `turn` | STRING | counters: fencing tokens, host turn order |
+//! | `counts` | HASH | `queued`, `leased`, `done`, `failed`, `reclaimed` |
+//! | `failures` | HASH reason → n | failed URLs by reason |
+//! | `ack:<token>` | STRING, expires | the answer to a completion, so a retried call after a lost reply replays it |
+//! | `workers` | SET | worker ids that registered |
+//! | `worker:<id>` | STRING, expires | a live worker's heartbeat (value: leases it holds) |
+//! | `drain`, `settings` | STRING | the drain flag; the seeding command's settings (JSON) |
+//!
+//! # Costs (measured, Redis 7.0 on loopback)
+//!
+//! - **Round trips**: 1.06 script calls per page (one `complete` each, one `lease` per batch of
+//!   16); ~42 Redis commands per page run inside those scripts when every page links to 10
+//!   URLs (`tests/ops.rs`). A heartbeat adds one call per worker per third of the lease TTL.
+//! - **Memory**: the seen set costs 15.9 bytes per URL at 1 M URLs (8 bytes per fingerprint plus
+//!   the fixed cost of 65,536 bucket keys, ~7.6 MB), tending to ~9 bytes per URL up to ~33 M
+//!   URLs. A queued URL costs ~75 bytes more (its entry: fingerprint, depth and the URL as
+//!   found), released when it is leased. Each completion leaves a ~100-byte replay marker
+//!   for two minutes (longer with a longer `reconnect_for`).
+//!
+//! # Operating notes
+//!
+//! - Redis 6.2 or newer; in a cluster, a job lives on the node that owns its slot.
+//! - `maxmemory-policy noeviction`: an evicting Redis silently drops frontier keys.
+//! - `appendonly yes`. With `appendfsync everysec` a crash of Redis itself can forget up to a
+//!   second of completions, whose URLs are then fetched again; `always` forgets none.
+//! - Beyond ~33 M URLs per job, raise `set-max-intset-entries` (e.g. 4096) to keep seen
+//!   buckets packed; otherwise they turn into hash tables one by one (~60 bytes per URL).
+//! - Fencing tokens are per job: a lease must go back to the job it came from.
 #![deny(missing_docs)]
 
 mod entry;

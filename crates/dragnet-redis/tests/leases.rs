@@ -123,15 +123,15 @@ async fn the_heartbeat_keeps_a_long_lease() {
         return;
     };
     let job = unique_job("heartbeat");
-    let a = server.frontier_for(&job, short_ttl(400)).await;
-    let b = server.frontier_for(&job, short_ttl(400)).await;
+    let a = server.frontier_for(&job, short_ttl(600)).await;
+    let b = server.frontier_for(&job, short_ttl(600)).await;
     a.add(vec![request("http://slow.test/1")])
         .await
         .expect("add");
     let lease = a.lease(1).await.expect("lease").remove(0);
     assert_eq!(a.held_leases(), 1);
     // Three TTLs of "fetching", with B polling (and reclaiming) all along.
-    let until = Instant::now() + Duration::from_millis(1200);
+    let until = Instant::now() + Duration::from_millis(1800);
     while Instant::now() < until {
         assert!(
             b.lease(5).await.expect("lease").is_empty(),

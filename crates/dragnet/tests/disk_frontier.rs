@@ -336,9 +336,14 @@ fn kill9_loses_no_acknowledged_completion() {
                 let _ = lines.send(std::mem::take(&mut line));
             }
         });
-        let first = received
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the child acknowledges something");
+        let first = loop {
+            let line = received
+                .recv_timeout(Duration::from_secs(60))
+                .expect("the child acknowledges something");
+            if line.starts_with("acked ") {
+                break line;
+            }
+        };
         std::thread::sleep(Duration::from_millis(rng.random_range(20..400)));
         child.kill().expect("SIGKILL"); // kill(2) with SIGKILL on Unix
         child.wait().expect("reap");
@@ -444,6 +449,7 @@ fn truncate(path: &Path, len: impl FnOnce(u64) -> u64) {
 
 fn assert_damaged(dir: &Path, what: &str) {
     let message = open_err(dir);
+    eprintln!("{what}: {message}");
     assert!(
         message.contains(&format!("the job store at {} is damaged", dir.display())),
         "{what}: {message}"
@@ -488,8 +494,12 @@ async fn a_cut_wal_gives_an_earlier_consistent_state() {
                 let counts = assert_consistent(dir.path());
                 assert_eq!(status.counts(), counts);
                 assert!(counts.seen() == 400 || counts.seen() == 0, "{counts:?}");
+                eprintln!("WAL cut to {keep}/4: opened at {counts:?}");
             }
-            Err(e) => assert!(e.to_string().contains("is damaged"), "{e}"),
+            Err(e) => {
+                eprintln!("WAL cut to {keep}/4: {e}");
+                assert!(e.to_string().contains("is damaged"), "{e}");
+            }
         }
     }
 }

@@ -103,7 +103,9 @@ pub trait Frontier: Send + Sync + 'static {
     ) -> impl Future<Output = Result<u64, FrontierError>> + Send;
 
     /// Leases up to `max` queued requests, taking hosts in turn so one large host does not
-    /// crowd out the rest. An empty answer means nothing is queued right now.
+    /// crowd out the rest. An empty answer means nothing is leasable right now: nothing is
+    /// queued, or (for a shared frontier) the queued hosts are held back by fleet-wide
+    /// politeness; [`Frontier::counts`] tells which.
     fn lease(&self, max: usize) -> impl Future<Output = Result<Vec<Lease>, FrontierError>> + Send;
 
     /// Records the outcome of a lease and queues what it discovered, in one step: after a

@@ -99,11 +99,10 @@ async fn schedule_loop<F: Frontier>(
                 if counts.is_finished() {
                     break;
                 }
-                if counts.queued == 0 {
-                    // Leased by another worker sharing the frontier: their results may
-                    // queue more work, so look again shortly.
-                    tokio::time::sleep(FRONTIER_POLL).await;
-                }
+                // Nothing leasable now, yet not finished: other workers hold leases (their
+                // results may queue more), or a shared frontier holds hosts back for
+                // politeness. Look again shortly rather than spin.
+                tokio::time::sleep(FRONTIER_POLL).await;
                 continue;
             }
             // Only paused hosts are buffered: the select below wakes at the first unpause.

@@ -102,7 +102,7 @@ impl Sink for ItemsJsonl {
 pub struct ItemsCsv {
     out: RowFile,
     fields: Vec<String>,
-    csv: csv::Writer<Vec<u8>>,
+    csv: csv::WriterBuilder,
 }
 
 impl ItemsCsv {
@@ -114,16 +114,17 @@ impl ItemsCsv {
     /// [`SinkError::Rejected`] when it already has a different header.
     pub fn create(path: impl AsRef<Path>, field_names: Vec<String>) -> Result<Self, SinkError> {
         let mut out = RowFile::open(CSV, path.as_ref(), true)?;
-        let mut csv = csv::WriterBuilder::new()
-            .terminator(csv::Terminator::CRLF)
-            .from_writer(Vec::new());
+        let mut csv = csv::WriterBuilder::new();
+        csv.terminator(csv::Terminator::CRLF);
         let header: Vec<&str> = ["url", "fetched_at"]
             .into_iter()
             .chain(field_names.iter().map(String::as_str))
             .collect();
-        csv.write_record(&header).map_err(|e| out.error(e.into()))?;
-        csv.flush().map_err(|e| out.error(e))?;
-        let header_line = std::mem::take(csv.get_mut());
+        let mut header_line = Vec::new();
+        let mut writer = csv.from_writer(&mut header_line);
+        writer.write_record(&header).map_err(|e| out.error(e.into()))?;
+        writer.flush().map_err(|e| out.error(e))?;
+        drop(writer);
         match out.first_line().map_err(|e| out.error(e))? {
             None => {
                 out.pending = header_line;
@@ -161,17 +162,23 @@ impl Sink for ItemsCsv {
             return Ok(());
         }
         let (url, fetched_at) = row_context(record);
+        // A writer per record, straight into the pending rows (csv's Writer cannot hand
+        // its buffer back); rows are whole once `flush` returns.
+        let mut writer = self.csv.from_writer(&mut self.out.pending);
+        let mut result = Ok(());
         for item in &record.items {
             let row = [url, fetched_at.as_str()]
                 .into_iter()
                 .chain(self.fields.iter().map(|f| item.get(f).unwrap_or("")));
-            self.csv
-                .write_record(row)
-                .map_err(|e| self.out.error(e.into()))?;
-            self.out.rows += 1;
+            result = writer.write_record(row).map_err(std::io::Error::from);
+            if result.is_err() {
+                break;
+            }
         }
-        self.csv.flush().map_err(|e| self.out.error(e))?;
-        self.out.pending.append(self.csv.get_mut());
+        let result = result.and_then(|()| writer.flush());
+        drop(writer);
+        result.map_err(|e| self.out.error(e))?;
+        self.out.rows += record.items.len();
         self.out.maybe_flush()
     }
 

@@ -56,7 +56,8 @@ pub struct WarcSink {
 
 #[derive(Debug)]
 enum Target {
-    File(PathBuf),
+    /// One file; its path is in the open file.
+    File,
     Rotating {
         dir: PathBuf,
         prefix: String,
@@ -94,7 +95,7 @@ impl WarcSink {
         let path = path.as_ref().to_owned();
         let gzip = path.extension().is_some_and(|e| e == "gz");
         let file = File::create(&path).map_err(|e| io_error(&path, e))?;
-        let mut sink = Self::new(Target::File(path.clone()), gzip);
+        let mut sink = Self::new(Target::File, gzip);
         sink.file = Some(OpenWarc::new(path, file));
         Ok(sink)
     }
