@@ -32,8 +32,36 @@ pub(crate) enum Command {
     Demo(DemoArgs),
     /// Continue a job (`crawl ... --job DIR`) with the settings it was started with.
     Resume(ResumeArgs),
-    /// Show a job's progress: queued, in flight, done, failed by reason.
+    /// Show a job's progress: queued, in flight, done, failed by reason (a job folder, or
+    /// `--frontier redis://… --job NAME`).
     Status(StatusArgs),
+    /// Join a distributed job on Redis and work on it until it is done.
+    Worker(WorkerArgs),
+    /// Ask every worker of a distributed job to stop cleanly.
+    Drain(FleetArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct FleetArgs {
+    /// The Redis frontier, e.g. redis://127.0.0.1:6379/0.
+    #[arg(long, value_name = "URL")]
+    pub(crate) frontier: String,
+    /// The job's name.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) job: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct WorkerArgs {
+    #[command(flatten)]
+    pub(crate) fleet: FleetArgs,
+    /// Where this worker saves pages (and its pages-WORKER.jsonl); default: the seeding
+    /// command's --out.
+    #[arg(long, short, value_name = "DIR")]
+    pub(crate) out: Option<PathBuf>,
+    /// Write this worker's summary as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) summary_json: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -44,8 +72,15 @@ pub(crate) struct ResumeArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct StatusArgs {
-    /// The job folder.
-    pub(crate) dir: PathBuf,
+    /// The job folder (for a job started with `--job DIR`).
+    #[arg(required_unless_present = "frontier")]
+    pub(crate) dir: Option<PathBuf>,
+    /// The Redis frontier of a distributed job.
+    #[arg(long, value_name = "URL", requires = "job")]
+    pub(crate) frontier: Option<String>,
+    /// The distributed job's name.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) job: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -67,9 +102,17 @@ pub(crate) struct CrawlArgs {
     pub(crate) same_host: bool,
     /// Keep the job's state in this folder: it survives a crash or Ctrl-C, and running the
     /// same command again (or `dragnet resume DIR`) continues it. The pages log defaults to
-    /// DIR/pages.jsonl.
-    #[arg(long, value_name = "DIR")]
+    /// DIR/pages.jsonl. With --frontier, the job's NAME in Redis instead.
+    #[arg(long, value_name = "DIR|NAME")]
     pub(crate) job: Option<PathBuf>,
+    /// Share the frontier with other workers in Redis (redis://HOST:PORT/DB); needs
+    /// --job NAME. Join from other machines with `dragnet worker`.
+    #[arg(long, value_name = "URL", requires = "job")]
+    pub(crate) frontier: Option<String>,
+    /// With --frontier: how long a worker's lease on a URL lasts without a heartbeat; a
+    /// dead or stalled worker's URLs go to the others after this.
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub(crate) lease_ttl: String,
     /// Seed from this sitemap or sitemap index (plain, gzip or text; repeatable).
     #[arg(long, value_name = "URL")]
     pub(crate) sitemap: Vec<String>,

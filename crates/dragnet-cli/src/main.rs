@@ -4,6 +4,7 @@
 
 mod args;
 mod demo;
+mod fleet;
 mod job;
 mod logging;
 mod progress;
@@ -16,10 +17,11 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use dragnet::{Config, LinkSelector};
 
-use crate::args::{Cli, Command, CrawlArgs, FetchArgs, LinksArgs};
+use crate::args::{Cli, Command, CrawlArgs, FetchArgs, FleetArgs, LinksArgs, WorkerArgs};
+use crate::fleet::FleetJob;
 use crate::settings::{
-    apply_knobs, apply_output, parse_patterns, parse_scope, parse_selector, parse_url,
-    read_url_list,
+    apply_knobs, apply_output, parse_duration, parse_patterns, parse_scope, parse_selector,
+    parse_url, read_url_list,
 };
 
 fn main() -> ExitCode {
@@ -59,22 +61,21 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Demo(args) => demo::run(args, quiet).await,
         Command::Resume(args) => {
             let argv = job::saved_command(&args.dir)?;
-            let mut full = vec!["dragnet".to_owned()];
-            full.extend(argv.iter().cloned());
-            let cli =
-                Cli::try_parse_from(&full).context("the job's saved command no longer parses")?;
-            match cli.command {
-                Command::Crawl(crawl_args) => {
-                    Box::pin(crawl(crawl_args, quiet || cli.quiet, argv)).await
-                }
-                _ => anyhow::bail!("the job's saved command is not a crawl"),
-            }
+            let (crawl_args, saved_quiet) = saved_crawl(&argv)?;
+            Box::pin(crawl(crawl_args, quiet || saved_quiet, argv)).await
         }
-        Command::Status(args) => job::print_status(&args.dir),
+        Command::Status(args) => match (&args.frontier, &args.job, &args.dir) {
+            (Some(url), Some(job), _) => fleet::print_status(url, job).await,
+            (_, _, Some(dir)) => job::print_status(dir),
+            _ => anyhow::bail!("status needs a job folder, or --frontier URL --job NAME"),
+        },
+        Command::Worker(args) => worker(args, quiet).await,
+        Command::Drain(args) => fleet::drain(&args.frontier, &args.job).await,
     }
 }
 
-async fn crawl(args: CrawlArgs, quiet: bool, argv: Vec<String>) -> Result<ExitCode> {
+/// The configuration a crawl command asks for.
+fn crawl_config(args: &CrawlArgs) -> Result<Config> {
     let seeds = args
         .urls
         .iter()
@@ -99,19 +100,50 @@ async fn crawl(args: CrawlArgs, quiet: bool, argv: Vec<String>) -> Result<ExitCo
     config.strip_query = args.strip_query.clone();
     apply_knobs(&mut config, &args.knobs)?;
     apply_output(&mut config, &args.output)?;
-    match &args.job {
-        Some(dir) => {
-            job::run(
-                config,
-                dir,
-                &argv,
-                args.output.summary_json.as_deref(),
-                quiet,
-            )
-            .await
+    Ok(config)
+}
+
+async fn crawl(args: CrawlArgs, quiet: bool, argv: Vec<String>) -> Result<ExitCode> {
+    let config = crawl_config(&args)?;
+    let summary_json = args.output.summary_json.as_deref();
+    match (&args.frontier, &args.job) {
+        (Some(url), Some(job)) => {
+            let job = FleetJob {
+                url: url.clone(),
+                name: job.to_string_lossy().into_owned(),
+                lease_ttl: parse_duration(&args.lease_ttl).context("--lease-ttl")?,
+            };
+            fleet::seed_and_work(config, &job, &argv, summary_json, quiet).await
         }
-        None => run::crawl_and_report(config, args.output.summary_json.as_deref(), quiet).await,
+        (None, Some(dir)) => job::run(config, dir, &argv, summary_json, quiet).await,
+        _ => run::crawl_and_report(config, summary_json, quiet).await,
     }
+}
+
+/// Parses a saved command line back into crawl arguments.
+fn saved_crawl(argv: &[String]) -> Result<(CrawlArgs, bool)> {
+    let full = std::iter::once("dragnet".to_owned()).chain(argv.iter().cloned());
+    let cli = Cli::try_parse_from(full).context("the job's saved command no longer parses")?;
+    match cli.command {
+        Command::Crawl(args) => Ok((args, cli.quiet)),
+        _ => anyhow::bail!("the job's saved command is not a crawl"),
+    }
+}
+
+async fn worker(args: WorkerArgs, quiet: bool) -> Result<ExitCode> {
+    let FleetArgs { frontier, job } = &args.fleet;
+    let argv = fleet::saved_command(frontier, job).await?;
+    let (crawl_args, _) = saved_crawl(&argv)?;
+    let mut config = crawl_config(&crawl_args)?;
+    if let Some(out) = &args.out {
+        config.out_dir = Some(out.clone());
+    }
+    let job = FleetJob {
+        url: frontier.clone(),
+        name: job.clone(),
+        lease_ttl: parse_duration(&crawl_args.lease_ttl).context("--lease-ttl")?,
+    };
+    fleet::work_with_settings(config, &job, args.summary_json.as_deref(), quiet).await
 }
 
 async fn fetch(args: FetchArgs, quiet: bool) -> Result<ExitCode> {

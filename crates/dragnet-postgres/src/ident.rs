@@ -51,7 +51,9 @@ pub(crate) fn check_fields(fields: &[String]) -> Result<(), String> {
     for (i, field) in fields.iter().enumerate() {
         check("field", field)?;
         if RESERVED.contains(&field.as_str()) {
-            return Err(format!("the field name {field:?} is one of the columns url, fetched_at"));
+            return Err(format!(
+                "the field name {field:?} is one of the columns url, fetched_at"
+            ));
         }
         if fields[..i].contains(field) {
             return Err(format!("the field name {field:?} is used twice"));
@@ -74,7 +76,10 @@ mod tests {
         assert_eq!(qualified_table("s.t").unwrap(), "\"s\".\"t\"");
         assert!(qualified_table("s.").is_err());
         assert!(qualified_table(&"t".repeat(64)).is_err());
-        assert!(check_fields(&["a".into(), "A".into()]).is_ok(), "case matters");
+        assert!(
+            check_fields(&["a".into(), "A".into()]).is_ok(),
+            "case matters"
+        );
         assert!(check_fields(&["fetched_at".into()]).is_err());
     }
 }

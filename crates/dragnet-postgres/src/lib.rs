@@ -237,11 +237,21 @@ fn create_and_check(
     fields: &[String],
     columns: &[String],
 ) -> Result<(), (String, Option<Error>)> {
-    let definitions: Vec<String> = ["url text NOT NULL".to_owned(), "fetched_at timestamptz NOT NULL".to_owned()]
-        .into_iter()
-        .chain(fields.iter().map(|f| format!("{} text", quote_identifier(f))))
-        .collect();
-    let create = format!("CREATE TABLE IF NOT EXISTS {table_sql} ({})", definitions.join(", "));
+    let definitions: Vec<String> = [
+        "url text NOT NULL".to_owned(),
+        "fetched_at timestamptz NOT NULL".to_owned(),
+    ]
+    .into_iter()
+    .chain(
+        fields
+            .iter()
+            .map(|f| format!("{} text", quote_identifier(f))),
+    )
+    .collect();
+    let create = format!(
+        "CREATE TABLE IF NOT EXISTS {table_sql} ({})",
+        definitions.join(", ")
+    );
     client
         .batch_execute(&create)
         .map_err(|e| ("cannot create the table".to_owned(), Some(e)))?;
@@ -279,7 +289,10 @@ fn describe(config: &Config) -> String {
         None => "localhost".to_owned(),
     };
     let port = config.get_ports().first().copied().unwrap_or(5432);
-    let user = config.get_user().map(|u| format!("{u}@")).unwrap_or_default();
+    let user = config
+        .get_user()
+        .map(|u| format!("{u}@"))
+        .unwrap_or_default();
     let db = config.get_dbname().unwrap_or("");
     format!("postgres://{user}{host}:{port}/{db}")
 }
@@ -316,7 +329,10 @@ mod tests {
 
     #[test]
     fn passwords_never_reach_messages() {
-        assert_eq!(redacted("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(
+            redacted("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
         assert_eq!(redacted("host=h password=secret"), "(connection string)");
         let config: Config = "postgres://u:secret@h:6000/db".parse().unwrap();
         assert_eq!(describe(&config), "postgres://u@h:6000/db");

@@ -465,6 +465,14 @@ impl Frontier for RedisFrontier {
         }
     }
 
+    fn is_durable(&self) -> bool {
+        true
+    }
+
+    fn is_shared(&self) -> bool {
+        true
+    }
+
     async fn counts(&self) -> Result<FrontierCounts, FrontierError> {
         let args = self.counts_args(COUNTS_RECLAIM_CAP);
         loop {

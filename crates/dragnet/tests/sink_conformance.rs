@@ -7,9 +7,7 @@ use std::path::Path;
 
 use dragnet::sink::conformance::{FIELD_NAMES, SinkHarness, url_in_body};
 use dragnet::sink::warc::read_warc_file;
-use dragnet::sink::{
-    FilesSink, ItemsCsv, ItemsJsonl, PageRecord, PagesLog, SinkError, WarcSink,
-};
+use dragnet::sink::{FilesSink, ItemsCsv, ItemsJsonl, PageRecord, PagesLog, SinkError, WarcSink};
 
 fn field_names() -> Vec<String> {
     FIELD_NAMES.iter().map(|f| (*f).to_owned()).collect()
@@ -21,7 +19,11 @@ fn jsonl_urls(path: &Path, torn_tail_allowed: bool) -> Vec<String> {
     let text = std::fs::read(path).expect("read the JSONL file");
     let text = String::from_utf8(text).expect("UTF-8 JSONL");
     let whole = text.ends_with('\n') || text.is_empty();
-    assert!(whole || torn_tail_allowed, "torn last line in {}", path.display());
+    assert!(
+        whole || torn_tail_allowed,
+        "torn last line in {}",
+        path.display()
+    );
     let lines: Vec<&str> = text.lines().collect();
     let complete = if whole { lines.len() } else { lines.len() - 1 };
     lines[..complete]
@@ -88,7 +90,12 @@ fn warc_urls(path: &Path) -> Vec<String> {
         assert!(record.digests_match(), "digest mismatch in record {i}");
         match record.kind() {
             "response" | "revisit" | "resource" => {
-                urls.push(record.header("WARC-Target-URI").expect("a target").to_owned());
+                urls.push(
+                    record
+                        .header("WARC-Target-URI")
+                        .expect("a target")
+                        .to_owned(),
+                );
             }
             "request" => assert_eq!(
                 record.header("WARC-Concurrent-To"),
@@ -185,10 +192,16 @@ mod items_csv {
         fn read_back(&self, dir: &Path) -> Vec<String> {
             let path = dir.join("items.csv");
             let bytes = std::fs::read(&path).expect("the CSV file");
-            assert!(bytes.is_empty() || bytes.ends_with(b"\r\n"), "torn last row");
+            assert!(
+                bytes.is_empty() || bytes.ends_with(b"\r\n"),
+                "torn last row"
+            );
             let mut reader = csv::Reader::from_reader(&bytes[..]);
             let header = reader.headers().expect("a header").clone();
-            assert_eq!(header.iter().collect::<Vec<_>>(), ["url", "fetched_at", "title", "n"]);
+            assert_eq!(
+                header.iter().collect::<Vec<_>>(),
+                ["url", "fetched_at", "title", "n"]
+            );
             reader
                 .records()
                 .map(|row| {

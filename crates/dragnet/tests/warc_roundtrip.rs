@@ -73,7 +73,11 @@ fn warcio_index(path: &Path, records: usize) {
         .arg(path)
         .output()
         .expect("run warcio index");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).expect("an index line"))
@@ -108,7 +112,11 @@ with open(sys.argv[1], 'rb') as f:
         .arg(path)
         .output()
         .expect("run python3");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| {
@@ -158,7 +166,11 @@ async fn reference_job_into_gzip_and_plain_warc_reads_back_in_warcio() {
             .collect();
         assert_eq!(responses, want, "{}", path.display());
         let total = records.len();
-        assert_eq!(total, 1 + 2 * want.len(), "warcinfo + response and request per page");
+        assert_eq!(
+            total,
+            1 + 2 * want.len(),
+            "warcinfo + response and request per page"
+        );
 
         if !warcio {
             continue;
@@ -193,8 +205,10 @@ fn revisit_dechunked_http2_and_resource_records_pass_warcio() {
     let revisit = change(2, &|f| f.raw_body = body.clone());
     let chunked = change(4, &|f| {
         f.headers.remove("content-length");
-        f.headers
-            .insert("transfer-encoding", http::HeaderValue::from_static("chunked"));
+        f.headers.insert(
+            "transfer-encoding",
+            http::HeaderValue::from_static("chunked"),
+        );
     });
     let h2 = change(5, &|f| f.version = http::Version::HTTP_2);
     let mut resource = page(6, 3000);

@@ -137,4 +137,11 @@ pub trait Frontier: Send + Sync + 'static {
     fn is_durable(&self) -> bool {
         false
     }
+
+    /// Whether other processes lease from the same frontier. The scheduler then leases only
+    /// what it can start now: a lease held in a local buffer would keep another worker from
+    /// the host (per-host limits are fleet-wide) until it expired.
+    fn is_shared(&self) -> bool {
+        false
+    }
 }

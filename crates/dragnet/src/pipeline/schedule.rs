@@ -58,11 +58,17 @@ async fn schedule_loop<F: Frontier>(
         if stopping && abort_at.is_none() {
             abort_at = Some(Instant::now() + STOP_GRACE);
         }
+        let want = if ctx.frontier.is_shared() {
+            max_tasks.saturating_sub(tasks.len() + buffer.len())
+        } else {
+            buffer_target - buffer.len()
+        };
         if !stopping
             && config.max_pages.is_none_or(|max| dispatched < max)
             && buffer.len() < buffer_target / 2
+            && want > 0
         {
-            match ctx.frontier.lease(buffer_target - buffer.len()).await {
+            match ctx.frontier.lease(want).await {
                 Ok(leases) => buffer.extend(leases),
                 Err(error) => fatal = Some(error.into()),
             }

@@ -122,7 +122,9 @@ impl ItemsCsv {
             .collect();
         let mut header_line = Vec::new();
         let mut writer = csv.from_writer(&mut header_line);
-        writer.write_record(&header).map_err(|e| out.error(e.into()))?;
+        writer
+            .write_record(&header)
+            .map_err(|e| out.error(e.into()))?;
         writer.flush().map_err(|e| out.error(e))?;
         drop(writer);
         match out.first_line().map_err(|e| out.error(e))? {
