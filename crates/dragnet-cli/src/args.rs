@@ -190,6 +190,28 @@ pub(crate) struct OutputArgs {
     /// `"duplicate": true`).
     #[arg(long)]
     pub(crate) dedup_content: bool,
+    /// Archive every response as WARC/1.1: a FILE (`.warc` or `.warc.gz`), or a folder for
+    /// size-rotated `.warc.gz` files.
+    #[arg(long, value_name = "FILE|DIR")]
+    pub(crate) warc: Option<PathBuf>,
+    /// Size at which a WARC folder starts a new file, e.g. 1G.
+    #[arg(long, value_name = "SIZE", default_value = "1G")]
+    pub(crate) warc_max_size: String,
+    /// Make one item per element matching this CSS selector (e.g. one per table row);
+    /// without it, one item per page.
+    #[arg(long, value_name = "CSS")]
+    pub(crate) item: Option<String>,
+    /// An item field: `name=CSS` (its text) or `name=CSS@attr` (an attribute; URLs are
+    /// resolved). Repeatable.
+    #[arg(long = "extract", value_name = "NAME=CSS[@ATTR]")]
+    pub(crate) fields: Vec<String>,
+    /// Where items go: FILE.jsonl, FILE.csv, or a postgres://… URL (table created if missing,
+    /// rows written in batches with COPY).
+    #[arg(long, value_name = "FILE|URL")]
+    pub(crate) items: Option<String>,
+    /// The PostgreSQL table for items.
+    #[arg(long, value_name = "NAME", default_value = "items")]
+    pub(crate) items_table: String,
     /// Write the end-of-crawl summary as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub(crate) summary_json: Option<PathBuf>,

@@ -7,7 +7,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use dragnet::sink::Sink;
 use dragnet::{Config, Crawler};
+
+use crate::args::OutputArgs;
 use dragnet_redis::{RedisFrontier, RedisOptions};
 
 use crate::run::{Report, run_crawl};
@@ -44,6 +47,7 @@ async fn connect(url: &str, job: &str, options: RedisOptions) -> Result<RedisFro
 /// Seeds the job (saving `argv` for the workers that join later) and works on it.
 pub(crate) async fn seed_and_work(
     config: Config,
+    sinks: Vec<Box<dyn Sink>>,
     job: &FleetJob,
     argv: &[String],
     summary_json: Option<&Path>,
@@ -55,7 +59,7 @@ pub(crate) async fn seed_and_work(
         .save_settings(&settings)
         .await
         .context("cannot save the job settings")?;
-    work(config, frontier, job, summary_json, quiet).await
+    work(config, sinks, frontier, job, summary_json, quiet).await
 }
 
 /// The seeding command of job `job`, for a worker to parse.
@@ -75,6 +79,7 @@ pub(crate) async fn saved_command(url: &str, job: &str) -> Result<Vec<String>> {
 /// its own pages log, named after the worker.
 pub(crate) async fn work_with_settings(
     mut config: Config,
+    output: &OutputArgs,
     job: &FleetJob,
     summary_json: Option<&Path>,
     quiet: bool,
@@ -82,12 +87,14 @@ pub(crate) async fn work_with_settings(
     let options = job.options(&config);
     let log_dir = config.out_dir.clone().unwrap_or_default();
     config.pages_log = Some(log_dir.join(format!("pages-{}.jsonl", options.worker_id)));
+    let sinks = crate::outputs::open(&config, output, Some(&options.worker_id))?;
     let frontier = connect(&job.url, &job.name, options).await?;
-    work(config, frontier, job, summary_json, quiet).await
+    work(config, sinks, frontier, job, summary_json, quiet).await
 }
 
 async fn work(
     config: Config,
+    sinks: Vec<Box<dyn Sink>>,
     frontier: RedisFrontier,
     job: &FleetJob,
     summary_json: Option<&Path>,
@@ -99,7 +106,10 @@ async fn work(
         .await
         .context("cannot register the worker")?;
     let watcher_frontier = connect(&job.url, &job.name, RedisOptions::default()).await?;
-    let crawler = Crawler::with_frontier(config, frontier).context("cannot start the crawl")?;
+    let mut crawler = Crawler::with_frontier(config, frontier).context("cannot start the crawl")?;
+    for sink in sinks {
+        crawler.add_sink(sink);
+    }
     let stop = crawler.stop_handle();
     let drain_watch = tokio::spawn(async move {
         loop {

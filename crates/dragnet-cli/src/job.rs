@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use dragnet::frontier::DiskFrontier;
+use dragnet::sink::Sink;
 use dragnet::{Config, Crawler};
 
 use crate::run::{Report, run_crawl};
@@ -14,6 +15,7 @@ use crate::run::{Report, run_crawl};
 /// `dragnet resume DIR` can continue with the same settings.
 pub(crate) async fn run(
     mut config: Config,
+    sinks: Vec<Box<dyn Sink>>,
     dir: &Path,
     argv: &[String],
     summary_json: Option<&Path>,
@@ -38,7 +40,10 @@ pub(crate) async fn run(
             recovered.len()
         );
     }
-    let crawler = Crawler::with_frontier(config, frontier).context("cannot start the crawl")?;
+    let mut crawler = Crawler::with_frontier(config, frontier).context("cannot start the crawl")?;
+    for sink in sinks {
+        crawler.add_sink(sink);
+    }
     crawler.hold_hosts(&recovered);
     let summary = run_crawl(crawler, quiet).await?;
     if !summary.interrupted {

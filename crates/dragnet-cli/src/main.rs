@@ -7,6 +7,7 @@ mod demo;
 mod fleet;
 mod job;
 mod logging;
+mod outputs;
 mod progress;
 mod run;
 mod settings;
@@ -100,6 +101,7 @@ fn crawl_config(args: &CrawlArgs) -> Result<Config> {
     config.strip_query = args.strip_query.clone();
     apply_knobs(&mut config, &args.knobs)?;
     apply_output(&mut config, &args.output)?;
+    outputs::apply_items(&mut config, &args.output)?;
     Ok(config)
 }
 
@@ -113,10 +115,17 @@ async fn crawl(args: CrawlArgs, quiet: bool, argv: Vec<String>) -> Result<ExitCo
                 name: job.to_string_lossy().into_owned(),
                 lease_ttl: parse_duration(&args.lease_ttl).context("--lease-ttl")?,
             };
-            fleet::seed_and_work(config, &job, &argv, summary_json, quiet).await
+            let sinks = outputs::open(&config, &args.output, None)?;
+            fleet::seed_and_work(config, sinks, &job, &argv, summary_json, quiet).await
         }
-        (None, Some(dir)) => job::run(config, dir, &argv, summary_json, quiet).await,
-        _ => run::crawl_and_report(config, summary_json, quiet).await,
+        (None, Some(dir)) => {
+            let sinks = outputs::open(&config, &args.output, None)?;
+            job::run(config, sinks, dir, &argv, summary_json, quiet).await
+        }
+        _ => {
+            let sinks = outputs::open(&config, &args.output, None)?;
+            run::crawl_and_report(config, sinks, summary_json, quiet).await
+        }
     }
 }
 
@@ -143,7 +152,14 @@ async fn worker(args: WorkerArgs, quiet: bool) -> Result<ExitCode> {
         name: job.clone(),
         lease_ttl: parse_duration(&crawl_args.lease_ttl).context("--lease-ttl")?,
     };
-    fleet::work_with_settings(config, &job, args.summary_json.as_deref(), quiet).await
+    fleet::work_with_settings(
+        config,
+        &crawl_args.output,
+        &job,
+        args.summary_json.as_deref(),
+        quiet,
+    )
+    .await
 }
 
 async fn fetch(args: FetchArgs, quiet: bool) -> Result<ExitCode> {
@@ -156,7 +172,9 @@ async fn fetch(args: FetchArgs, quiet: bool) -> Result<ExitCode> {
     config.max_depth = 0;
     apply_knobs(&mut config, &args.knobs)?;
     apply_output(&mut config, &args.output)?;
-    run::crawl_and_report(config, args.output.summary_json.as_deref(), quiet).await
+    outputs::apply_items(&mut config, &args.output)?;
+    let sinks = outputs::open(&config, &args.output, None)?;
+    run::crawl_and_report(config, sinks, args.output.summary_json.as_deref(), quiet).await
 }
 
 async fn links(args: LinksArgs) -> Result<ExitCode> {

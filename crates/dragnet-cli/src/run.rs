@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use dragnet::frontier::Frontier;
+use dragnet::sink::Sink;
 use dragnet::{Config, Crawler, Summary};
 
 use crate::progress::{Progress, summary_text};
@@ -60,11 +61,15 @@ impl Report {
 /// Runs a crawl on the in-memory frontier and reports it.
 pub(crate) async fn crawl_and_report(
     config: Config,
+    sinks: Vec<Box<dyn Sink>>,
     summary_json: Option<&Path>,
     quiet: bool,
 ) -> Result<ExitCode> {
     let report = Report::new(&config, summary_json, quiet)?;
-    let crawler = Crawler::new(config).context("cannot start the crawl")?;
+    let mut crawler = Crawler::new(config).context("cannot start the crawl")?;
+    for sink in sinks {
+        crawler.add_sink(sink);
+    }
     let summary = run_crawl(crawler, quiet).await?;
     report.finish(&summary)
 }

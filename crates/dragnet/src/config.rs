@@ -54,6 +54,8 @@ pub struct Config {
     pub seeds: Vec<Url>,
     /// Which links to follow from fetched pages; `None` follows nothing.
     pub follow: Option<LinkSelector>,
+    /// Structured items to extract from every HTML page (`--item`, `--extract`).
+    pub items: Option<dragnet_extract::ItemRules>,
     /// Deepest link depth fetched (seeds are 0). With depth 1 the seeds and the pages they
     /// link to are fetched.
     pub max_depth: u32,
@@ -131,6 +133,7 @@ impl Config {
         Self {
             seeds,
             follow: None,
+            items: None,
             max_depth: 0,
             max_pages: None,
             scope: Scope::Host,

@@ -8,7 +8,7 @@ use crate::error::Error;
 use crate::fetch::body::DecodeError;
 use crate::fetch::{FetchFailure, Fetcher, FollowAll, Retrier, RetryPolicy, fetch_with_retries};
 use crate::gate::Gate;
-use crate::process::process;
+use crate::process::{PageRules, process};
 
 /// Why the links of a page could not be listed.
 #[derive(Debug, thiserror::Error)]
@@ -63,18 +63,26 @@ pub async fn select_links(
     let selector = selector.clone();
     let max_body = config.max_body;
     // Parsing is CPU work: keep it off the async threads even for one page.
-    let processed =
-        tokio::task::spawn_blocking(move || process(&fetched, Some(&selector), max_body))
-            .await
-            .unwrap_or_else(|_| {
-                Err(DecodeError {
-                    kind: crate::fetch::FailureKind::Other,
-                    message: "parsing panicked".into(),
-                })
-            })
-            .map_err(|error| LinksError::Decode {
-                url: url.clone(),
-                error,
-            })?;
+    let processed = tokio::task::spawn_blocking(move || {
+        process(
+            &fetched,
+            &PageRules {
+                follow: Some(&selector),
+                items: None,
+            },
+            max_body,
+        )
+    })
+    .await
+    .unwrap_or_else(|_| {
+        Err(DecodeError {
+            kind: crate::fetch::FailureKind::Other,
+            message: "parsing panicked".into(),
+        })
+    })
+    .map_err(|error| LinksError::Decode {
+        url: url.clone(),
+        error,
+    })?;
     Ok(processed.links)
 }

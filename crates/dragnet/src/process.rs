@@ -7,7 +7,9 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use bytes::Bytes;
-use dragnet_extract::{LinkSelector, extract_bytes, is_html};
+use dragnet_extract::{
+    Extracted, Item, ItemRules, LinkSelector, extract_bytes_with_items, is_html,
+};
 use sha2::{Digest, Sha256};
 use url::Url;
 
@@ -30,6 +32,8 @@ pub struct Processed {
     pub links: Vec<Url>,
     /// `<link rel=canonical>`, resolved.
     pub canonical: Option<Url>,
+    /// Items extracted by the item rules.
+    pub items: Vec<Item>,
 }
 
 /// Decodes, hashes and (when `follow` is given and the body is HTML) extracts links.
@@ -38,7 +42,7 @@ pub struct Processed {
 /// A [`DecodeError`] when the content encoding cannot be undone within `max_body`.
 pub fn process(
     fetched: &Fetched,
-    follow: Option<&LinkSelector>,
+    rules: &PageRules<'_>,
     max_body: u64,
 ) -> Result<Processed, DecodeError> {
     let body = decode_body(
@@ -48,21 +52,35 @@ pub fn process(
     )?;
     let sha256 = hex(&Sha256::digest(&body));
     let html = is_html(fetched.content_type(), &body);
-    let (links, canonical) = match follow {
-        Some(selector) if html => {
-            let extracted =
-                extract_bytes(&body, fetched.content_type(), &fetched.final_url, selector);
-            (extracted.links, extracted.canonical)
-        }
-        _ => (Vec::new(), None),
+    let wanted = rules.follow.is_some() || rules.items.is_some();
+    let extracted = if html && wanted {
+        extract_bytes_with_items(
+            &body,
+            fetched.content_type(),
+            &fetched.final_url,
+            rules.follow,
+            rules.items,
+        )
+    } else {
+        Extracted::default()
     };
     Ok(Processed {
         body,
         sha256,
         is_html: html,
-        links,
-        canonical,
+        links: extracted.links,
+        canonical: extracted.canonical,
+        items: extracted.items,
     })
+}
+
+/// What to pull out of a page, from the one parse.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PageRules<'a> {
+    /// Links to follow (none at the crawl's last depth).
+    pub follow: Option<&'a LinkSelector>,
+    /// Items to extract.
+    pub items: Option<&'a ItemRules>,
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -160,7 +178,11 @@ mod tests {
             "text/html",
         );
         let selector = LinkSelector::all_links();
-        let out = process(&page, Some(&selector), 1 << 20).unwrap();
+        let rules = PageRules {
+            follow: Some(&selector),
+            items: None,
+        };
+        let out = process(&page, &rules, 1 << 20).unwrap();
         assert_eq!(out.sha256, hex(&Sha256::digest(&page.raw_body)));
         let links: Vec<&str> = out.links.iter().map(Url::as_str).collect();
         assert_eq!(
@@ -173,7 +195,16 @@ mod tests {
     #[test]
     fn non_html_is_not_parsed() {
         let page = fetched(b"<a href='x'>not html</a>", "image/png");
-        let out = process(&page, Some(&LinkSelector::all_links()), 1 << 20).unwrap();
+        let all = LinkSelector::all_links();
+        let out = process(
+            &page,
+            &PageRules {
+                follow: Some(&all),
+                items: None,
+            },
+            1 << 20,
+        )
+        .unwrap();
         assert!(out.links.is_empty());
         assert!(!out.is_html);
     }

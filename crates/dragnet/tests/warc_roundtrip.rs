@@ -239,3 +239,82 @@ fn revisit_dechunked_http2_and_resource_records_pass_warcio() {
         assert_eq!(payloads.len(), 3, "responses: {payloads:?}");
     }
 }
+
+/// A raw HTTP/1.1 server that answers every page with a chunked body (and `/robots.txt`
+/// with 404). The client de-chunks; the archive must say so and still verify.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chunked_response_from_a_real_server_is_archived_dechunked() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let body_parts = [
+        "<html><body>chunk one, ",
+        "chunk two, ",
+        "and the end</body></html>",
+    ];
+    let server = tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut request = vec![0u8; 4096];
+                let n = socket.read(&mut request).await.unwrap_or(0);
+                let request = String::from_utf8_lossy(&request[..n]);
+                let response = if request.starts_with("GET /robots.txt") {
+                    "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n".to_owned()
+                } else {
+                    let mut text = "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\n\
+                                    transfer-encoding: chunked\r\n\r\n"
+                        .to_owned();
+                    for part in body_parts {
+                        text.push_str(&format!("{:x}\r\n{part}\r\n", part.len()));
+                    }
+                    text.push_str("0\r\n\r\n");
+                    text
+                };
+                let _ = socket.write_all(response.as_bytes()).await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("chunked.warc.gz");
+    let url = Url::parse(&format!("http://{addr}/page")).expect("url");
+    let mut config = Config::new(vec![url]);
+    config.allow_private = true;
+    let mut crawler = Crawler::new(config).expect("crawler");
+    crawler.add_sink(Box::new(WarcSink::create(&path).expect("create")));
+    crawler.run().await.expect("crawl");
+    server.abort();
+
+    let records = read_warc_file(&path).expect("read");
+    let response = records
+        .iter()
+        .find(|r| r.kind() == "response")
+        .expect("a response");
+    let body = body_parts.concat();
+    assert_eq!(response.payload(), body.as_bytes(), "the de-chunked entity");
+    assert_eq!(
+        response.header("X-Dragnet-Transfer-Decoded"),
+        Some("chunked")
+    );
+    let head = String::from_utf8_lossy(&response.block[..response.block.len() - body.len()]);
+    assert!(!head.contains("transfer-encoding"), "{head}");
+    assert!(
+        head.contains(&format!("content-length: {}\r\n", body.len())),
+        "{head}"
+    );
+    assert!(response.digests_match());
+    if warcio_available() {
+        warcio_check(&path, records.len());
+        let payloads = warcio_payloads(&path);
+        assert_eq!(payloads.values().next(), Some(&sha256_hex(body.as_bytes())));
+    } else {
+        println!("skipped the warcio checks: python3 with warcio not found (pip install warcio)");
+    }
+}

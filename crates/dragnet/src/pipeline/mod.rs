@@ -175,7 +175,7 @@ impl<F: Frontier> Crawler<F> {
         );
 
         let ctx = Arc::new(TaskContext {
-            follow: config.follow.clone(),
+            extraction: Arc::new((config.follow.clone(), config.items.clone())),
             rules,
             robots,
             max_crawl_delay: config.max_crawl_delay,

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use dragnet_extract::LinkSelector;
+use dragnet_extract::{ItemRules, LinkSelector};
 use url::Url;
 
 use crate::error::Error;
@@ -14,7 +14,7 @@ use crate::fetch::{
 };
 use crate::frontier::{Frontier, FrontierError, Lease, Outcome};
 use crate::gate::{Gate, Permit};
-use crate::process::{CpuPool, process};
+use crate::process::{CpuPool, PageRules, process};
 use crate::request::CrawlRequest;
 use crate::robots::{RobotsCache, Verdict};
 use crate::scope::ScopeRules;
@@ -23,7 +23,8 @@ use crate::stats::Stats;
 
 /// What every URL task needs, shared.
 pub(super) struct TaskContext<F> {
-    pub(super) follow: Option<LinkSelector>,
+    /// What to pull out of pages: links to follow and item rules. Shared with the CPU pool.
+    pub(super) extraction: Arc<(Option<LinkSelector>, Option<ItemRules>)>,
     pub(super) rules: ScopeRules,
     pub(super) robots: Option<RobotsCache>,
     pub(super) max_crawl_delay: Duration,
@@ -158,11 +159,18 @@ async fn fetch_and_process<F: Frontier>(
     match result {
         Ok(fetched) => {
             let fetched = Arc::new(fetched);
-            let follow = ctx.follow.clone().filter(|_| request.depth < ctx.max_depth);
+            let follow_links = request.depth < ctx.max_depth;
             let max_body = ctx.max_body;
             let job = {
                 let fetched = Arc::clone(&fetched);
-                move || process(&fetched, follow.as_ref(), max_body)
+                let extraction = Arc::clone(&ctx.extraction);
+                move || {
+                    let rules = PageRules {
+                        follow: extraction.0.as_ref().filter(|_| follow_links),
+                        items: extraction.1.as_ref(),
+                    };
+                    process(&fetched, &rules, max_body)
+                }
             };
             match ctx.pool.run(job).await {
                 Ok(processed) => {
@@ -187,7 +195,7 @@ async fn fetch_and_process<F: Frontier>(
                         error: None,
                         error_message: None,
                         exchange: Some(Arc::clone(&fetched)),
-                        items: Vec::new(),
+                        items: processed.items,
                     };
                     (record, discovered)
                 }
