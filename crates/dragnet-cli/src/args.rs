@@ -19,6 +19,10 @@ pub(crate) struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "parsed once per process; boxing buys nothing"
+)]
 pub(crate) enum Command {
     /// Crawl from seed URLs, following links, saving pages.
     ///

@@ -1,7 +1,7 @@
 //! Resumable jobs in a folder (`--job DIR`, `resume`, `status`): the on-disk frontier, the
 //! settings to continue with, and the pages log made whole when the job ends.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
@@ -78,7 +78,7 @@ pub(crate) fn saved_command(dir: &Path) -> Result<Vec<String>> {
 }
 
 /// Prints a job's progress without disturbing a run that may be going on.
-pub(crate) fn print_status(dir: &PathBuf) -> Result<ExitCode> {
+pub(crate) fn print_status(dir: &Path) -> Result<ExitCode> {
     let status = DiskFrontier::read_status(dir)
         .with_context(|| format!("cannot read the job in {}", dir.display()))?;
     println!("job {}", dir.display());

@@ -1,7 +1,17 @@
 //! The embedded, crash-safe frontier: a job's URLs and their states in `DIR/frontier.sqlite`.
 //!
 //! # Engine
-//! SQLite (bundled, WAL mode, `synchronous = FULL`), chosen over redb: MEASUREMENTS.
+//! SQLite through rusqlite (`bundled`: no system library), WAL mode, `synchronous = FULL`.
+//! Measured by the `a_million_urls_in_flat_memory` test (release, 2 shared cores): 1 M URLs
+//! on 1,000 hosts inserted at ~60 k URLs/s; lease of 256 in ~11 ms on average; complete of
+//! 256 concurrent leases (group-committed, fsynced) in ~3 ms; 116 MB on disk; RSS flat at
+//! ~47 MiB; reopening, with a full `quick_check`, 0.45 s. redb pops up to ~1.5x faster
+//! (`research/crates.md` §2.6) but takes ~2.3x the disk and its file never shrinks (pitfall
+//! 18); SQLite is already well inside the budget, and `sqlite3 DIR/frontier.sqlite` lets a
+//! user inspect a job. No measured reason to switch. The seen set is exact: an index on an
+//! 8-byte fingerprint of the canonical key, collisions settled by comparing keys. A Bloom
+//! filter in front would save only the index probe of a new URL, whose insert touches the
+//! same index page anyway, so there is none.
 //!
 //! # Guarantees
 //! - `add`, `complete` and `release` are durable when they return (fsynced); `complete`
@@ -113,6 +123,7 @@ impl DiskFrontier {
         }
         let mut conn = schema::connect(&db, false)?;
         schema::ensure(&conn)?;
+        // ~0.5 s per million URLs: worth it once per run to never crawl from a torn store.
         schema::quick_check(&conn)?;
         let opened = schema::recover(&mut conn)?;
         let reader = schema::connect(&db, false)?;

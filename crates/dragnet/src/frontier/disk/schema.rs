@@ -72,6 +72,9 @@ INSERT INTO meta VALUES ('incarnation', 0), ('turn', 0);
 pub(super) fn lock_job(dir: &Path) -> Result<Connection, DiskError> {
     let path = dir.join("frontier.lock");
     let conn = Connection::open(&path).map_err(|e| DiskError::sql("opening the job lock", e))?;
+    // Refuse at once: waiting would only delay the message.
+    conn.busy_timeout(Duration::ZERO)
+        .map_err(|e| DiskError::sql("opening the job lock", e))?;
     let locked = conn
         .execute_batch("PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE;")
         .and_then(|()| {
