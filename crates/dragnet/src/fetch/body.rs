@@ -14,30 +14,37 @@ use url::Url;
 
 use super::failure::{FailureKind, FetchFailure};
 
-/// Reads a response body as received on the wire (still content-encoded), refusing more
-/// than `max_bytes` and giving up at `deadline`.
-pub(crate) async fn read_capped(
+/// What to do with a body longer than the cap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Overflow {
+    /// Fail the URL (`body_too_large`): pages.
+    Fail,
+    /// Keep the first `max_bytes` and drop the rest, closing the connection rather than
+    /// draining it: robots.txt (RFC 9309 reads the first 500 KiB) and sitemaps.
+    KeepPrefix,
+}
+
+/// Reads a response body as received on the wire (still content-encoded), at most
+/// `max_bytes` of it, giving up at `deadline`. The only body read in the crate.
+pub(crate) async fn read_body(
     mut response: reqwest::Response,
     max_bytes: u64,
+    overflow: Overflow,
     deadline: Instant,
     url: &Url,
 ) -> Result<Bytes, FetchFailure> {
-    if let Some(length) = response.content_length() {
-        if length > max_bytes {
-            return Err(FetchFailure::new(
-                FailureKind::BodyTooLarge,
-                format!("Content-Length {length} is over the {max_bytes} byte limit"),
-                url,
-            ));
-        }
+    let too_large = |message: String| FetchFailure::new(FailureKind::BodyTooLarge, message, url);
+    let declared = response.content_length();
+    if overflow == Overflow::Fail && declared.is_some_and(|length| length > max_bytes) {
+        return Err(too_large(format!(
+            "Content-Length {} is over the {max_bytes} byte limit",
+            declared.unwrap_or_default()
+        )));
     }
-    let capacity = response
-        .content_length()
-        .unwrap_or(64 * 1024)
-        .min(max_bytes);
-    // Invariant: `capacity` is at most `max_bytes`, itself a body size that fits in memory.
+    // Invariant: the capacity is at most `max_bytes`, itself a body size that fits in memory.
+    let capacity = declared.unwrap_or(64 * 1024).min(max_bytes);
     let mut body = BytesMut::with_capacity(usize::try_from(capacity).unwrap_or(usize::MAX));
-    loop {
+    while (body.len() as u64) < max_bytes || overflow == Overflow::Fail {
         let chunk = match tokio::time::timeout_at(deadline, response.chunk()).await {
             Err(_) => {
                 return Err(FetchFailure::new(
@@ -47,44 +54,16 @@ pub(crate) async fn read_capped(
                 ));
             }
             Ok(Err(error)) => return Err(FetchFailure::from_reqwest(&error, url)),
-            Ok(Ok(None)) => return Ok(body.freeze()),
+            Ok(Ok(None)) => break,
             Ok(Ok(Some(chunk))) => chunk,
         };
-        if (body.len() + chunk.len()) as u64 > max_bytes {
-            return Err(FetchFailure::new(
-                FailureKind::BodyTooLarge,
-                format!("body is over the {max_bytes} byte limit"),
-                url,
-            ));
+        if overflow == Overflow::Fail && (body.len() + chunk.len()) as u64 > max_bytes {
+            return Err(too_large(format!(
+                "body is over the {max_bytes} byte limit"
+            )));
         }
         body.extend_from_slice(&chunk);
     }
-}
-
-/// Reads at most `max_bytes` of a body and drops the rest (the connection is closed rather
-/// than drained).
-pub(crate) async fn read_prefix(
-    mut response: reqwest::Response,
-    max_bytes: u64,
-    deadline: Instant,
-    url: &Url,
-) -> Result<Bytes, FetchFailure> {
-    let mut body = BytesMut::new();
-    while (body.len() as u64) < max_bytes {
-        match tokio::time::timeout_at(deadline, response.chunk()).await {
-            Err(_) => {
-                return Err(FetchFailure::new(
-                    FailureKind::Timeout,
-                    "body not finished in time",
-                    url,
-                ));
-            }
-            Ok(Err(error)) => return Err(FetchFailure::from_reqwest(&error, url)),
-            Ok(Ok(None)) => break,
-            Ok(Ok(Some(chunk))) => body.extend_from_slice(&chunk),
-        }
-    }
-    // Invariant: `max_bytes` is a small configured cap that fits in memory.
     body.truncate(usize::try_from(max_bytes).unwrap_or(usize::MAX));
     Ok(body.freeze())
 }

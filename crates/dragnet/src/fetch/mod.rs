@@ -3,6 +3,7 @@
 
 mod attempts;
 pub mod body;
+use body::Overflow;
 mod failure;
 mod resolve;
 pub mod retry;
@@ -279,7 +280,14 @@ impl Fetcher {
         let status = response.status();
         if status.is_redirection() && status != http::StatusCode::NOT_MODIFIED {
             let location = header_str(response.headers(), LOCATION.as_str()).map(str::to_owned);
-            let _ = body::read_capped(response, ERROR_BODY_DRAIN, deadline, url).await;
+            let _ = body::read_body(
+                response,
+                ERROR_BODY_DRAIN,
+                Overflow::KeepPrefix,
+                deadline,
+                url,
+            )
+            .await;
             let Some(location) = location else {
                 return Err(FetchFailure::new(
                     FailureKind::BadRedirect,
@@ -298,7 +306,14 @@ impl Fetcher {
         if !status.is_success() {
             let retry_after = header_str(response.headers(), RETRY_AFTER.as_str())
                 .and_then(|v| retry::parse_retry_after(v, SystemTime::now()));
-            let _ = body::read_capped(response, ERROR_BODY_DRAIN, deadline, url).await;
+            let _ = body::read_body(
+                response,
+                ERROR_BODY_DRAIN,
+                Overflow::KeepPrefix,
+                deadline,
+                url,
+            )
+            .await;
             let mut failure = FetchFailure::new(
                 FailureKind::Status(status.as_u16()),
                 format!("server answered {status}"),
@@ -310,11 +325,12 @@ impl Fetcher {
         let headers = response.headers().clone();
         let version = response.version();
         let remote_addr = response.remote_addr();
-        let raw_body = if self.truncate {
-            body::read_prefix(response, self.max_body, deadline, url).await?
+        let overflow = if self.truncate {
+            Overflow::KeepPrefix
         } else {
-            body::read_capped(response, self.max_body, deadline, url).await?
+            Overflow::Fail
         };
+        let raw_body = body::read_body(response, self.max_body, overflow, deadline, url).await?;
         Ok(Hop::Done {
             version,
             remote_addr,
