@@ -15,7 +15,7 @@ need jq jq
 build_release
 selector='td .flagicon + a'
 
-site_counter() { curl -s "$BASE_URL/__stats.json" | jq -r ".$1"; }
+site_counter() { curl -s "${BASE_URL%/}/__stats.json" | jq -r ".$1"; }
 
 # one_run LEVEL: prints "wall 429s requests peak"
 one_run() {

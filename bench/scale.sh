@@ -41,19 +41,18 @@ crawl_sampled() {
     echo "|---|---|---|---|"
     awk 'NR > 1 { printf "| %d | %d | %.0f | %d |\n", $1, $2, ($2 - p) / ($1 - t), $3 } { t = $1; p = $2 }
          NR == 1 { printf "| %d | %d | %.0f | %d |\n", $1, $2, $2 / $1, $3 }' "$WORK/$label.samples"
-    awk -v total="$PAGES" -v label="$label" '
-        { t[NR] = $1; d[NR] = $2; if ($3 > rss) rss = $3 }
-        END {
-            tenth = total / 10
-            for (i = 1; i <= NR; i++) {
-                if (!a && d[i] >= tenth) { a = i }
-                if (!b && d[i] >= total - tenth) { b = i }
-            }
-            first = (a ? d[a] / t[a] : 0)
-            last = (b && NR > b ? (d[NR] - d[b]) / (t[NR] - t[b]) : 0)
-            printf "\n%s: peak RSS %d MB; %.0f pages/s over the first 10%%, %.0f over the last 10%% (%.0f%% of the first)\n",
-                label, rss, first, last, (first > 0 ? 100 * last / first : 0)
-        }' "$WORK/$label.samples"
+    # Rates from the pages log's own timestamps: the first and the last tenth of the pages.
+    python3 - "$log" "$label" "$(sort -n -k3 "$WORK/$label.samples" | tail -n 1 | awk '{ print $3 }')" <<'PY'
+import datetime, json, sys
+path, label, rss = sys.argv[1], sys.argv[2], sys.argv[3]
+times = sorted(datetime.datetime.fromisoformat(json.loads(l)["fetched_at"].replace("Z", "+00:00")).timestamp()
+               for l in open(path))
+tenth = len(times) // 10
+first = tenth / max(times[tenth] - times[0], 1e-9)
+last = tenth / max(times[-1] - times[-1 - tenth], 1e-9)
+print(f"\n{label}: {len(times)} pages; peak RSS {rss} MB; {first:.0f} pages/s over the first 10%, "
+      f"{last:.0f} over the last 10% ({100 * last / first:.0f}% of the first)")
+PY
 }
 
 crawl_sampled job --job "$WORK/job"

@@ -417,7 +417,10 @@ fn render_warcinfo(out: &mut Vec<u8>, gzip: bool, open: &OpenWarc, extra: &[(Str
 fn push_record(out: &mut Vec<u8>, gzip: bool, header: &str, block: &[&[u8]]) {
     // Writing into a Vec cannot fail; the results are still checked, not ignored.
     let written = if gzip {
-        let mut encoder = GzEncoder::new(std::mem::take(out), Compression::default());
+        // Level 1: about 7x faster than the default level 6 here (research/crates.md §2.9:
+        // 369 vs 53 MB/s with zlib-rs) for a 25% larger file; archiving must keep up with
+        // the crawl.
+        let mut encoder = GzEncoder::new(std::mem::take(out), Compression::fast());
         let result = record::write_record(&mut encoder, header, block);
         match encoder.finish() {
             Ok(bytes) => {
