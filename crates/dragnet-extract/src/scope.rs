@@ -36,9 +36,13 @@ impl Scope {
     pub fn allows(&self, seed: &Url, candidate: &Url) -> bool {
         match self {
             Scope::Any => true,
+            // Same host and port; the default ports of http and https count as one, so a
+            // site that moves from http to https (or links across) stays in scope, while
+            // hosts told apart by explicit ports (one server per port) stay apart.
             Scope::Host => {
                 same_host(seed, candidate)
-                    && seed.port_or_known_default() == candidate.port_or_known_default()
+                    && (seed.port_or_known_default() == candidate.port_or_known_default()
+                        || (seed.port().is_none() && candidate.port().is_none()))
             }
             Scope::Domain => {
                 let registrable = |url: &Url| url.host().and_then(|h| registrable_domain(&h));
@@ -183,7 +187,11 @@ mod tests {
             "https://de.wikipedia.org/wiki/China"
         ));
         assert!(!allows(Scope::Host, seed, "https://en.wikipedia.org:8443/"));
-        assert!(!allows(Scope::Host, seed, "http://en.wikipedia.org/"));
+        assert!(
+            allows(Scope::Host, seed, "http://en.wikipedia.org/"),
+            "http and https on default ports are one host"
+        );
+        assert!(!allows(Scope::Host, seed, "http://en.wikipedia.org:8080/"));
         assert!(allows(
             Scope::Host,
             "http://127.0.0.1:8080/",
