@@ -24,23 +24,11 @@ async fn hostile_file_names_stay_inside_the_output_folder() {
         "/files/.hidden".to_owned(),
     ];
     let dir = tempfile::tempdir().unwrap();
-    let list = dir.path().join("urls.txt");
     let urls: Vec<String> = paths
         .iter()
         .map(|p| base.join(p).unwrap().to_string())
         .collect();
-    std::fs::write(&list, urls.join("\n")).unwrap();
-    let out = dir.path().join("out");
-    let output = dragnet(args(&[
-        "fetch",
-        "--input",
-        list.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--allow-private",
-        "-q",
-    ]))
-    .await;
+    let (out, output) = fetch_list(dir.path(), &urls.join("\n"), "out", &["--allow-private"]).await;
     assert_ok(&output);
 
     let log = pages_log(&out);
@@ -79,29 +67,14 @@ async fn redirects_404s_loops_and_private_addresses_are_recorded_not_fatal() {
     let site = site(SiteConfig::default()).await;
     let base = site.base_url();
     let dir = tempfile::tempdir().unwrap();
-    let list = dir.path().join("urls.txt");
     let urls = [
         base.join("/redirect/3").unwrap(),
         base.join("/loop").unwrap(),
         base.join("/no/such/page").unwrap(),
     ];
     let text: Vec<String> = urls.iter().map(ToString::to_string).collect();
-    std::fs::write(
-        &list,
-        format!("# a comment\n\n{}\nnot a url\n", text.join("\n")),
-    )
-    .unwrap();
-    let out = dir.path().join("out");
-    let output = dragnet(args(&[
-        "fetch",
-        "--input",
-        list.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--allow-private",
-        "-q",
-    ]))
-    .await;
+    let list = format!("# a comment\n\n{}\nnot a url\n", text.join("\n"));
+    let (out, output) = fetch_list(dir.path(), &list, "out", &["--allow-private"]).await;
     assert_ok(&output);
     assert!(
         String::from_utf8_lossy(&output.stderr).contains("line 6"),
@@ -124,16 +97,7 @@ async fn redirects_404s_loops_and_private_addresses_are_recorded_not_fatal() {
     assert_eq!(by_url(&urls[2])["attempts"], 1, "a 404 is not retried");
 
     // Without --allow-private, loopback is refused: recorded, exit 0.
-    let refused = dir.path().join("refused");
-    let output = dragnet(args(&[
-        "fetch",
-        "--input",
-        list.to_str().unwrap(),
-        "--out",
-        refused.to_str().unwrap(),
-        "-q",
-    ]))
-    .await;
+    let (refused, output) = fetch_list(dir.path(), &list, "refused", &[]).await;
     assert_ok(&output);
     let log = pages_log(&refused);
     assert!(
@@ -185,37 +149,22 @@ async fn mirror_layout_and_duplicate_bodies() {
     let site = site(SiteConfig::default()).await;
     let base = site.base_url();
     let dir = tempfile::tempdir().unwrap();
-    let list = dir.path().join("urls.txt");
     // /canonical/2 and /canonical/2?ref=x serve the same bytes.
     let urls = [
         base.join("/canonical/2").unwrap(),
         base.join("/canonical/2?ref=x").unwrap(),
         base.join("/files/a/b").unwrap(),
     ];
-    std::fs::write(
-        &list,
-        urls.iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("\n"),
-    )
-    .unwrap();
-    let out = dir.path().join("out");
-    let output = dragnet(args(&[
-        "fetch",
-        "--input",
-        list.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
+    let list: Vec<String> = urls.iter().map(ToString::to_string).collect();
+    let extra = [
         "--allow-private",
-        "-q",
         "--layout",
         "mirror",
         "--dedup-content",
         "--concurrency",
         "1",
-    ]))
-    .await;
+    ];
+    let (out, output) = fetch_list(dir.path(), &list.join("\n"), "out", &extra).await;
     assert_ok(&output);
     let host = format!("127.0.0.1_{}", base.port().unwrap());
     assert!(out.join(&host).join("canonical").join("2.html").is_file());

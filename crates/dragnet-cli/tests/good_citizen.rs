@@ -315,29 +315,13 @@ async fn redirects_pass_the_same_scope_and_robots_checks() {
     .await;
     let base = site.base_url();
     let dir = tempfile::tempdir().unwrap();
-    let list = dir.path().join("urls.txt");
-    std::fs::write(
-        &list,
-        format!(
-            "{}\n{}\n",
-            base.join("/redirect-out").unwrap(),
-            base.join("/redirect-private").unwrap()
-        ),
-    )
-    .unwrap();
-    let out = dir.path().join("out");
-    assert_ok(
-        &dragnet(args(&[
-            "fetch",
-            "--input",
-            list.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--allow-private",
-            "-q",
-        ]))
-        .await,
+    let list = format!(
+        "{}\n{}\n",
+        base.join("/redirect-out").unwrap(),
+        base.join("/redirect-private").unwrap()
     );
+    let (out, output) = fetch_list(dir.path(), &list, "out", &["--allow-private"]).await;
+    assert_ok(&output);
     let log = pages_log(&out);
     assert_eq!(logged(&log, "/redirect-out")["error"], "out_of_scope");
     assert_eq!(

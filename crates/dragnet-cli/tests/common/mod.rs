@@ -4,7 +4,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use dragnet_testsite::{SiteConfig, TestSite, country_names};
@@ -29,6 +29,30 @@ pub async fn dragnet(args: Vec<String>) -> Output {
     })
     .await
     .expect("join")
+}
+
+/// Writes `urls` (one per line) to DIR/urls.txt and runs `dragnet fetch` on it into
+/// DIR/OUT_NAME with `--allow-private -q` and `extra`. Returns the output folder and the run.
+pub async fn fetch_list(
+    dir: &Path,
+    urls: &str,
+    out_name: &str,
+    extra: &[&str],
+) -> (PathBuf, Output) {
+    let list = dir.join("urls.txt");
+    std::fs::write(&list, urls).expect("write the URL list");
+    let out = dir.join(out_name);
+    let mut argv = args(&[
+        "fetch",
+        "--input",
+        list.to_str().expect("utf-8 path"),
+        "-q",
+        "--out",
+    ]);
+    argv.push(out.display().to_string());
+    argv.extend(extra.iter().map(|s| (*s).to_owned()));
+    let output = dragnet(argv).await;
+    (out, output)
 }
 
 pub fn args(list: &[&str]) -> Vec<String> {
