@@ -146,7 +146,9 @@ fn assert_gaps(site: &TestSite, gap: Duration) {
         "enough requests to judge: {}",
         starts.len()
     );
-    let slack = Duration::from_millis(5);
+    // Timer and scheduling slack on a loaded 2-core machine: arrival times at the server
+    // jitter by a few ms either way; the gaps asserted are 150 ms and 250 ms.
+    let slack = Duration::from_millis(15);
     for pair in starts.windows(2) {
         assert!(
             pair[1] - pair[0] + slack >= gap,
