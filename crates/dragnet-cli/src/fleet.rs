@@ -117,14 +117,21 @@ async fn work(
             if watcher_frontier.is_draining().await {
                 tracing::info!(message = "Job is draining; stopping.");
                 stop.stop();
-                return;
+                return true;
             }
         }
     });
     let summary = run_crawl(crawler, quiet).await;
-    drain_watch.abort();
+    let drained = if drain_watch.is_finished() {
+        drain_watch.await.unwrap_or(false)
+    } else {
+        drain_watch.abort();
+        false
+    };
     let summary = summary?;
-    report.finish(&summary)
+    let code = report.finish(&summary)?;
+    // A drain is the fleet's own clean stop, not an interruption.
+    Ok(if drained { ExitCode::SUCCESS } else { code })
 }
 
 /// Prints a job's progress: counts, workers alive, the busiest hosts.
