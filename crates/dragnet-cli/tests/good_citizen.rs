@@ -10,16 +10,7 @@ use common::*;
 use dragnet_testsite::{Latency, SiteConfig, TestSite};
 
 fn crawl(site: &TestSite, start: &str, out: &std::path::Path, extra: &[&str]) -> Vec<String> {
-    let mut list = args(&[
-        "crawl",
-        site.base_url().join(start).unwrap().as_str(),
-        "--allow-private",
-        "-q",
-        "--out",
-    ]);
-    list.push(out.display().to_string());
-    list.extend(extra.iter().map(|s| (*s).to_owned()));
-    list
+    crawl_args(site.base_url().join(start).unwrap().as_str(), out, extra)
 }
 
 fn summary(dir: &std::path::Path) -> serde_json::Value {

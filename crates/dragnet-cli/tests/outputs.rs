@@ -59,13 +59,7 @@ async fn warc_and_items_in_one_run_of_the_reference_job() {
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
     assert_eq!(rows.len(), 233, "one item per country row");
     let links: Vec<String> = rows.iter().map(|r| r[3].to_owned()).collect();
-    let countries: Vec<String> = site
-        .manifest()
-        .pages
-        .into_iter()
-        .filter(|p| p.kind == "country")
-        .map(|p| p.url)
-        .collect();
+    let countries: Vec<String> = country_urls(&site);
     assert_eq!(
         links, countries,
         "each row's link is its country page, in table order"

@@ -65,13 +65,7 @@ async fn links_prints_exactly_the_233_country_urls() {
         .lines()
         .map(str::to_owned)
         .collect();
-    let expected: Vec<String> = site
-        .manifest()
-        .pages
-        .into_iter()
-        .filter(|p| p.kind == "country")
-        .map(|p| p.url)
-        .collect();
+    let expected: Vec<String> = country_urls(&site);
     assert_eq!(
         printed, expected,
         "the 233 country URLs, resolved, in table order"

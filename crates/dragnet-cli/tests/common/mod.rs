@@ -164,20 +164,27 @@ pub fn assert_ok(output: &Output) {
     );
 }
 
-/// `crawl LIST --follow 'td .flagicon + a' --depth 1 --out DIR --allow-private -q` plus extra flags.
-pub fn reference_job(site: &TestSite, out: &Path, extra: &[&str]) -> Vec<String> {
-    let mut list = args(&[
-        "crawl",
-        site.list_url().as_str(),
-        "--follow",
-        COUNTRY_LINKS,
-        "--depth",
-        "1",
-        "--allow-private",
-        "-q",
-        "--out",
-    ]);
+/// `crawl START --allow-private -q --out OUT` plus `extra`.
+pub fn crawl_args(start: &str, out: &Path, extra: &[&str]) -> Vec<String> {
+    let mut list = args(&["crawl", start, "--allow-private", "-q", "--out"]);
     list.push(out.display().to_string());
     list.extend(extra.iter().map(|s| (*s).to_owned()));
     list
+}
+
+/// The reference job: `crawl LIST --follow 'td .flagicon + a' --depth 1 --out OUT` plus `extra`.
+pub fn reference_job(site: &TestSite, out: &Path, extra: &[&str]) -> Vec<String> {
+    let mut all = vec!["--follow", COUNTRY_LINKS, "--depth", "1"];
+    all.extend_from_slice(extra);
+    crawl_args(site.list_url().as_str(), out, &all)
+}
+
+/// The 233 country URLs as the site links them, in table order.
+pub fn country_urls(site: &TestSite) -> Vec<String> {
+    site.manifest()
+        .pages
+        .into_iter()
+        .filter(|p| p.kind == "country")
+        .map(|p| p.url)
+        .collect()
 }

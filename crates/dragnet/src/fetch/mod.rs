@@ -280,14 +280,7 @@ impl Fetcher {
         let status = response.status();
         if status.is_redirection() && status != http::StatusCode::NOT_MODIFIED {
             let location = header_str(response.headers(), LOCATION.as_str()).map(str::to_owned);
-            let _ = body::read_body(
-                response,
-                ERROR_BODY_DRAIN,
-                Overflow::KeepPrefix,
-                deadline,
-                url,
-            )
-            .await;
+            drain(response, deadline, url).await;
             let Some(location) = location else {
                 return Err(FetchFailure::new(
                     FailureKind::BadRedirect,
@@ -306,14 +299,7 @@ impl Fetcher {
         if !status.is_success() {
             let retry_after = header_str(response.headers(), RETRY_AFTER.as_str())
                 .and_then(|v| retry::parse_retry_after(v, SystemTime::now()));
-            let _ = body::read_body(
-                response,
-                ERROR_BODY_DRAIN,
-                Overflow::KeepPrefix,
-                deadline,
-                url,
-            )
-            .await;
+            drain(response, deadline, url).await;
             let mut failure = FetchFailure::new(
                 FailureKind::Status(status.as_u16()),
                 format!("server answered {status}"),
@@ -339,6 +325,19 @@ impl Fetcher {
             raw_body,
         })
     }
+}
+
+/// Reads (and drops) the start of a response we will not use, so its connection can be
+/// reused for the next request.
+async fn drain(response: reqwest::Response, deadline: Instant, url: &Url) {
+    let _ = body::read_body(
+        response,
+        ERROR_BODY_DRAIN,
+        Overflow::KeepPrefix,
+        deadline,
+        url,
+    )
+    .await;
 }
 
 enum Hop {
