@@ -113,7 +113,9 @@ fn repeats_more_than(segments: &[&str], max: usize) -> bool {
     let max = max.max(1);
     let n = segments.len();
     let needed = |period: usize| max.saturating_mul(period);
-    (1..=n / (max + 1)).any(|period| {
+    // A period repeated more than `max` times needs `(max + 1) * period` segments. Saturating:
+    // `usize::MAX` (no limit) must not wrap to a division by zero.
+    (1..=n / max.saturating_add(1)).any(|period| {
         let mut run = 0;
         (0..n - period).any(|i| {
             run = if segments[i] == segments[i + period] {
@@ -204,6 +206,25 @@ mod tests {
             zero.check(&Url::parse("https://h.example/a/b/a").unwrap()),
             Ok(())
         );
+    }
+
+    /// Found by fuzzing: `usize::MAX` limits (guards switched off) panicked on every URL,
+    /// the repetition scan computing `max + 1`.
+    #[test]
+    fn unlimited_guards_pass_everything() {
+        let off = TrapGuard {
+            max_url_len: usize::MAX,
+            max_path_depth: usize::MAX,
+            max_repeated_segments: usize::MAX,
+            max_query_params: usize::MAX,
+        };
+        for url in [
+            "https://h.example/",
+            "https://h.example/a/a/a/a/a/a/a/a",
+            "https://h.example/a/////b?x&y",
+        ] {
+            assert_eq!(off.check(&Url::parse(url).unwrap()), Ok(()), "{url}");
+        }
     }
 
     #[test]
