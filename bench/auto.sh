@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Does --concurrency auto find the sweet spot? For each site profile, the reference job at
 # every fixed concurrency and with auto, on the same test-site process, RUNS runs each.
+# JOB=web runs a longer job instead: a whole 5,000-page synthetic site (20 KB pages, 10 links
+# each) on one host, crawled breadth-first to the end; the reference job is over in four round
+# trips at the best setting, which is short for any controller that has to find the level.
 #
 #   bench/auto.sh                    # 3 runs per row
-#   RUNS=1 LEVELS="8 32" bench/auto.sh
+#   JOB=web LEVELS="8 16 32 64 128 256" bench/auto.sh
+#   RUNS=1 LEVELS="8 32" PROFILES="latency 429" bench/auto.sh   # profiles: latency 429 capacity tail
 #
 # Prints per profile: median wall time, 429s the site sent (median per run) and their share
 # of requests, and the peak in flight dragnet reported. Then auto's wall time against the best
@@ -14,6 +18,21 @@ LEVELS=${LEVELS:-"1 2 4 8 16 32 64 128 256"}
 need jq jq
 build_release
 selector='td .flagicon + a'
+JOB=${JOB:-reference}
+WEB_PAGES=${WEB_PAGES:-5000}
+case "$JOB" in
+reference)
+    site_args=(--profile countries)
+    crawl_args=(--follow "$selector" --depth 1)
+    expected=234
+    ;;
+web)
+    site_args=(--profile web --pages "$WEB_PAGES" --hosts 1 --links 10 --page-bytes 20000)
+    crawl_args=(--depth 1000000 --robots ignore)
+    expected=$WEB_PAGES
+    ;;
+*) echo "JOB is reference or web" >&2 && exit 2 ;;
+esac
 
 site_counter() { curl -s "${BASE_URL%/}/__stats.json" | jq -r ".$1"; }
 
@@ -25,12 +44,12 @@ one_run() {
     before429=$(site_counter sent_429)
     beforereq=$(site_counter requests)
     rm -rf "$WORK/out"
-    /usr/bin/time -f "%e" -o "$WORK/time" "$BIN/dragnet" crawl "$START_URL" --follow "$selector" --depth 1 \
+    /usr/bin/time -f "%e" -o "$WORK/time" "$BIN/dragnet" crawl "$START_URL" "${crawl_args[@]}" \
         --out "$WORK/out" -q --allow-private --retries 20 --summary-json "$WORK/summary.json" "${flags[@]}" \
         >/dev/null 2>"$WORK/err" || echo "run failed: $(tail -n 2 "$WORK/err")" >&2
     local ok
     ok=$(jq -r .pages_ok "$WORK/summary.json")
-    [ "$ok" = 234 ] || echo "warning: $ok of 234 pages at $level" >&2
+    [ "$ok" = "$expected" ] || echo "warning: $ok of $expected pages at $level" >&2
     echo "$(cat "$WORK/time") $(($(site_counter sent_429) - before429)) $(($(site_counter requests) - beforereq)) $(jq -r .peak_in_flight "$WORK/summary.json")"
 }
 
@@ -38,9 +57,9 @@ one_run() {
 profile() {
     local label=$1
     shift
-    start_site --profile countries "$@"
+    start_site "${site_args[@]}" "$@"
     echo
-    echo "### $label"
+    echo "### $label ($JOB job: $expected pages)"
     echo
     echo "| concurrency | wall s (median of $RUNS) | 429s per run | 429 share | peak in flight |"
     echo "|---|---|---|---|---|"
@@ -62,7 +81,10 @@ profile() {
     stop_site
 }
 
-profile "latency 100 ± 30 ms, no cap" --latency-ms 100 --jitter-ms 30
-profile "429 above 24 in flight (Retry-After 1 s), latency 100 ± 30 ms" --latency-ms 100 --jitter-ms 30 --cap-429 24
-profile "capacity 8 workers with queueing, latency 100 ± 30 ms" --latency-ms 100 --jitter-ms 30 --capacity 8
-profile "heavy tail: 100 ± 30 ms, 5% of requests take 2 s" --latency-ms 100 --jitter-ms 30 --tail-share 0.05 --tail-ms 2000
+wanted() { [[ " $PROFILES " == *" $1 "* ]]; }
+PROFILES=${PROFILES:-"latency 429 capacity tail"}
+wanted latency && profile "latency 100 ± 30 ms, no cap" --latency-ms 100 --jitter-ms 30
+wanted 429 && profile "429 above 24 in flight (Retry-After 1 s), latency 100 ± 30 ms" --latency-ms 100 --jitter-ms 30 --cap-429 24
+wanted capacity && profile "capacity 8 workers with queueing, latency 100 ± 30 ms" --latency-ms 100 --jitter-ms 30 --capacity 8
+wanted tail && profile "heavy tail: 100 ± 30 ms, 5% of requests take 2 s" --latency-ms 100 --jitter-ms 30 --tail-share 0.05 --tail-ms 2000
+true

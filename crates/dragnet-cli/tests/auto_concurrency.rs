@@ -61,8 +61,11 @@ async fn a_429_cap_is_found_with_few_429s() {
     .await;
     let share = stats.sent_429 as f64 / stats.requests as f64;
     assert!(stats.sent_429 > 0, "slow start ran into the cap");
+    // Slow start's growth is clocked by the answers, and the first 429 stops it: one or two
+    // requests beyond the cap are refused, not a window's growth (about 1% here; 5% leaves
+    // room for a loaded machine that answers late).
     assert!(
-        share < 0.15,
+        share < 0.05,
         "429s are {:.1}% of {} requests",
         share * 100.0,
         stats.requests

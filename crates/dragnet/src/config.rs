@@ -16,7 +16,7 @@ use crate::error::Error;
 pub const DEFAULT_CONCURRENCY: usize = 32;
 /// Cap on what `--concurrency auto` may reach, overall and per host.
 pub const DEFAULT_MAX_CONCURRENCY: usize = 256;
-/// Where auto concurrency starts, per host and overall: slow start doubles it each window.
+/// Where auto concurrency starts per host: slow start grows it with every answer.
 pub const AUTO_INITIAL_CONCURRENCY: usize = 8;
 /// Requests in flight to one host. High enough that a single-site job (the reference job)
 /// is not throttled below the global limit, since one host is all it has.

@@ -13,8 +13,11 @@ pub struct ControllerConfig {
     pub min: usize,
     /// The highest limit: the user's `--max-concurrency`.
     pub max: usize,
-    /// The limit before anything is known; slow start doubles from here.
+    /// The limit before anything is known; slow start grows from here.
     pub initial: usize,
+    /// Slow start's growth per successful answer (see [`Ramp`](super::Ramp)): 1 doubles
+    /// the limit per round trip, as TCP does; 2 triples it.
+    pub ramp_per_success: usize,
     /// Grow only while the window's median latency is below this multiple of the baseline.
     pub grow_below: f64,
     /// Shrink when the window's median latency is above this multiple of the baseline.
@@ -51,6 +54,7 @@ impl Default for ControllerConfig {
             min: 1,
             max: 256,
             initial: 8,
+            ramp_per_success: 2,
             grow_below: 1.25,
             shrink_above: 1.6,
             backoff: 0.5,
@@ -81,6 +85,7 @@ impl ControllerConfig {
         self.min = self.min.max(1);
         self.max = self.max.max(self.min);
         self.initial = self.initial.clamp(self.min, self.max);
+        self.ramp_per_success = self.ramp_per_success.max(1);
         self.grow_below = self.grow_below.max(1.0);
         self.shrink_above = self.shrink_above.max(self.grow_below);
         self.backoff = self.backoff.clamp(0.1, 0.9);

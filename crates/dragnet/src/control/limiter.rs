@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::baseline::Baseline;
 use super::config::ControllerConfig;
-use super::sample::{Decision, Reason, Sample};
+use super::sample::{Decision, Ramp, Reason, Sample};
 
 /// A probe drops the limit to this share of the level at which the latency would be the
 /// baseline if the excess were all queueing: deep enough to empty the server's queue,
@@ -49,7 +49,7 @@ const CPU_DRAIN: f64 = 0.9;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
-    /// Doubling per window until the first sign of a limit.
+    /// Growing per answer ([`Ramp`]) until the first sign of a limit.
     SlowStart,
     /// Small steps, holds and decreases.
     Steady,
@@ -172,9 +172,23 @@ impl Controller {
         self.baseline.get()
     }
 
-    /// Whether the controller is still doubling (no limit found yet).
+    /// Whether the controller is still in slow start (no limit found yet).
     pub fn in_slow_start(&self) -> bool {
         self.phase == Phase::SlowStart
+    }
+
+    /// How the limit grows by itself until the next update: in slow start, per answer, by
+    /// at most the ramp's factor per window. Answers lag the requests by a round trip, so
+    /// a window of one round trip judges the level before the ramp; a long window must
+    /// not let the ramp run further than the latencies it will judge.
+    pub fn ramp(&self) -> Option<Ramp> {
+        let per_success = self.config.ramp_per_success;
+        let up_to = self
+            .limit
+            .saturating_mul(per_success + 1)
+            .min(self.config.max);
+        (self.phase == Phase::SlowStart && self.limit < up_to)
+            .then_some(Ramp { up_to, per_success })
     }
 
     /// The configuration in use (bounds made consistent).
@@ -186,6 +200,11 @@ impl Controller {
     pub fn update(&mut self, sample: &Sample) -> Decision {
         let start = self.now;
         self.now += sample.window;
+        if self.phase == Phase::SlowStart && sample.limit_now > self.limit {
+            // The applier followed the ramp. Not a change to settle from: growth is judged
+            // window by window, only a decrease needs the old requests gone.
+            self.limit = sample.limit_now.min(self.config.max);
+        }
         let probing = matches!(self.phase, Phase::Probe { .. });
         // Requests in flight at the last change take about `flush` to leave; until then a
         // window still shows the old limit. Judge windows of which at most half can (for a
@@ -504,14 +523,18 @@ impl Controller {
         self.keep(reason)
     }
 
-    /// Latency holds and nothing pushes back: double in slow start; below a known ceiling,
+    /// Latency holds and nothing pushes back: in slow start the ramp grows the limit; below a known ceiling,
     /// halve the distance to it (a binary search that never touches it); with no ceiling,
     /// add 1, 2, 4, ... so that a capacity rise is found in a few windows while the first
     /// step past an old ceiling stays small.
     fn grow(&mut self) -> Decision {
         let ceiling = self.ceiling.map(|c| c.level);
         let (target, reason) = match (self.phase, ceiling) {
-            (Phase::SlowStart, None) => (self.limit.saturating_mul(2), Reason::SlowStart),
+            // The ramp grows the limit answer by answer; nothing to add here.
+            (Phase::SlowStart, None) if self.limit < self.config.max => {
+                return self.keep(Reason::SlowStart);
+            }
+            (Phase::SlowStart, None) => (self.limit, Reason::SlowStart),
             (_, Some(c)) => ((self.limit + c) / 2, Reason::Increase),
             (_, None) => {
                 // At most half the limit per step: from 3, +2 would be two thirds more load
@@ -537,6 +560,7 @@ impl Controller {
         Decision {
             limit: self.limit,
             reason,
+            ramp: self.ramp(),
         }
     }
 

@@ -34,8 +34,15 @@
 //!    that fetches as fast as the pool processes (from the backlog's balance).
 //! 5. **App-limited**: when fewer requests were in flight than allowed, a higher limit was
 //!    not tested, so it does not grow (TCP's congestion window validation).
-//! 6. **Growth**: slow start doubles each window until the first signal (from the initial 8
-//!    to 256 in five windows); then, below a known ceiling, the limit halves the distance to
+//! 6. **Growth**: slow start grows until the first signal, clocked by the answers as TCP's
+//!    is by acknowledgements: the [`Decision`] carries a [`Ramp`], and the applier adds 2
+//!    to the limit per successful answer (3× per round trip, from the initial 8 to 256 in
+//!    four), while at least half the limit is in flight, and by at most 3× per window (a
+//!    long window must not run further than the latencies it will judge). New requests
+//!    leave one or two at a time as answers arrive, so a hard cap refuses one or two of
+//!    them, not a window's growth, and the first refusal stops the ramp at once. The
+//!    controller adopts the limit the ramp reached (`Sample::limit_now`) and judges every
+//!    window of slow start: growth needs no settling, only a decrease does. Then, below a known ceiling, the limit halves the distance to
 //!    it without touching it (a binary search: a 429 cap of 24 is held at 24 after one to
 //!    three pushbacks); with no ceiling it adds 1, 2, 4, 8, ... (at most half the limit), so
 //!    a capacity rise is found in a few windows while the first step past an old ceiling is
@@ -59,6 +66,12 @@
 //!
 //! # Why these constants
 //!
+//! - Ramp 2 per answer (3× per round trip) from 8: TCP's 1 (2×) reaches 256 in five
+//!   round trips, and most crawls of one site are a few hundred pages: the reference job
+//!   (234 pages, 100 ms) would spend half its time getting there. Faster costs little
+//!   where it matters: a 429 cap still sees one or two refusals (the ramp is paced by the
+//!   answers), and a queueing server sees at most 3× its level for one round trip.
+//!   Starting higher than 8 would not be polite to a site nobody has measured yet.
 //! - Band 1.25 / 1.6: with ± 30 % jitter and 10-sample windows, window medians scatter by
 //!   several percent and the baseline is their minimum, so an unloaded server reads up to
 //!   about 1.2 × baseline; 1.25 leaves room for that. A server with K workers settles at
@@ -75,10 +88,12 @@
 //!
 //! # Applying it
 //!
-//! One tokio task ticks every window (250 ms–1 s; the scenarios use 250, 500 and 1000): it
+//! One tokio task closes a window every one or two round trips (100 ms–1 s; the scenarios
+//! use 250, 500 and 1000): it
 //! takes the window's deltas per host and overall from the stats, calls
 //! [`Controller::update`] on each host's controller and on the global one, and applies the
-//! answers with `Gate::set_global_limit` and `Gate::set_host_limit`. Per host, the
+//! answers with `Gate::set_global_limit` and `Gate::set_host_limit` (the gate runs the
+//! ramp: `Gate::succeeded` grows the limit, `Gate::overloaded` stops it). Per host, the
 //! sample carries the host's completions, latency median and minimum, 429/503s, transport
 //! errors and in-flight peak; `cpu_backlog` and `cpu_threads` are 0. Globally, the sample
 //! carries the completions, `in_flight_peak` and the CPU pool's backlog and thread count,
@@ -109,4 +124,4 @@ mod tests;
 
 pub use config::ControllerConfig;
 pub use limiter::Controller;
-pub use sample::{Decision, Reason, Sample};
+pub use sample::{Decision, Ramp, Reason, Sample};

@@ -30,6 +30,9 @@ pub struct Sample {
     pub cpu_backlog: u64,
     /// Threads in the CPU pool (global only; 0 turns the CPU signal off).
     pub cpu_threads: u64,
+    /// The limit in force at the window's end, when the applier raised it by itself
+    /// following a [`Decision::ramp`]; 0 when it did not (the controller's limit holds).
+    pub limit_now: usize,
 }
 
 impl Sample {
@@ -72,6 +75,7 @@ impl Sample {
             in_flight_peak: self.in_flight_peak.max(next.in_flight_peak),
             cpu_backlog: next.cpu_backlog,
             cpu_threads: next.cpu_threads,
+            limit_now: self.limit_now.max(next.limit_now),
         }
     }
 }
@@ -83,13 +87,41 @@ pub struct Decision {
     pub limit: usize,
     /// Why the limit is what it is.
     pub reason: Reason,
+    /// During slow start: raise the limit by itself, per successful answer, until the next
+    /// decision. `None`: hold the limit as given.
+    pub ramp: Option<Ramp>,
+}
+
+/// Slow start's growth, clocked by the answers rather than by the control windows (as TCP
+/// grows its window per acknowledgement): after each successful answer, while at least
+/// half the limit is in flight (a limit not used is not tested), the limit rises by
+/// `per_success`, up to `up_to`. New requests then leave one or two at a time as answers
+/// come back, never in a burst: a server with a hard cap refuses one or two requests, not
+/// a whole window's growth, before the first refusal stops the ramp.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ramp {
+    /// The limit the ramp stops at.
+    pub up_to: usize,
+    /// Added per successful answer.
+    pub per_success: usize,
+}
+
+impl Ramp {
+    /// The limit after one successful answer that arrived with `in_flight` requests out
+    /// (itself included).
+    pub fn grown(&self, limit: usize, in_flight: usize) -> usize {
+        if limit >= self.up_to || in_flight.saturating_mul(2) < limit {
+            return limit;
+        }
+        limit.saturating_add(self.per_success).min(self.up_to)
+    }
 }
 
 /// Why the controller chose a limit. Several reasons keep the limit where it was; the
 /// names say what the controller saw, for the run report and the progress display.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Reason {
-    /// Doubled: no limit found yet, and the last doubling cost no latency.
+    /// Growing with every answer: no limit found yet, and the growth costs no latency.
     SlowStart,
     /// Raised: latency holds and nothing pushed back.
     Increase,

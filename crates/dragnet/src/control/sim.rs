@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{Controller, ControllerConfig, Decision, Reason, Sample};
+use super::{Controller, ControllerConfig, Decision, Ramp, Reason, Sample};
 
 /// The server model. Every field can change over time through [`Change`].
 #[derive(Clone, Debug, Deserialize)]
@@ -142,6 +142,8 @@ struct Engine {
     busy: usize,
     queue: VecDeque<(u64, u64)>,
     limit: usize,
+    /// Slow start's per-answer growth, as the gate applies it.
+    ramp: Option<Ramp>,
     in_flight: u64,
     paused_until: u64,
     cpu_busy: u64,
@@ -168,6 +170,7 @@ pub(crate) fn run(config: &SimConfig) -> Vec<Window> {
     let mut engine = Engine {
         server: config.server.clone(),
         limit: controller.limit(),
+        ramp: controller.ramp(),
         controller,
         now: 0,
         seq: 0,
@@ -234,6 +237,7 @@ impl Engine {
             probing = (decision.reason == Reason::Probe && decision.limit < self.limit)
                 || (probing && decision.limit == self.limit);
             self.limit = decision.limit;
+            self.ramp = decision.ramp;
             self.latencies.clear();
             (self.overloads, self.errors, self.useful) = (0, 0, 0);
         }
@@ -283,6 +287,7 @@ impl Engine {
             in_flight_peak: self.peak,
             cpu_backlog: backlog,
             cpu_threads: threads,
+            limit_now: self.limit,
         }
     }
 
@@ -389,6 +394,9 @@ impl Engine {
                 self.busy -= 1;
                 self.server_in_flight -= 1;
                 self.start_queued();
+                if let Some(ramp) = self.ramp {
+                    self.limit = ramp.grown(self.limit, self.in_flight as usize);
+                }
                 self.in_flight -= 1;
                 self.latencies.push(self.now - sent);
                 match &self.config.cpu {
@@ -402,6 +410,8 @@ impl Engine {
                 }
             }
             Event::Rejected => {
+                // The gate stops the ramp at the first refusal.
+                self.ramp = None;
                 self.in_flight -= 1;
                 self.overloads += 1;
                 let until = self.now + ms_to_us(self.server.retry_after_ms);

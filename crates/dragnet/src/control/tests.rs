@@ -6,7 +6,8 @@ use super::{Controller, ControllerConfig, Reason, Sample};
 
 const WINDOW: Duration = Duration::from_millis(500);
 
-/// A window where `limit` requests of `p50_ms` each were kept in flight.
+/// A window where `limit` requests of `p50_ms` each were kept in flight (in slow start,
+/// the ramp took the limit there).
 fn busy(limit: usize, p50_ms: u64) -> Sample {
     let p50 = Duration::from_millis(p50_ms);
     Sample {
@@ -15,6 +16,7 @@ fn busy(limit: usize, p50_ms: u64) -> Sample {
         latency_p50: Some(p50),
         latency_min: Some(p50 * 7 / 10),
         in_flight_peak: limit as u64,
+        limit_now: limit,
         ..Sample::default()
     }
 }
@@ -24,16 +26,61 @@ fn controller() -> Controller {
 }
 
 #[test]
-fn slow_start_doubles_to_the_maximum_while_latency_holds() {
+fn slow_start_ramps_to_the_maximum_while_latency_holds() {
     let mut c = controller();
     assert_eq!(c.limit(), 8);
     let mut limits = vec![];
-    for _ in 0..7 {
-        let d = c.update(&busy(c.limit(), 100));
+    let mut ramp = c.ramp();
+    for _ in 0..6 {
+        // The applier follows the ramp to its end within the window.
+        let reached = ramp.map_or(c.limit(), |r| r.up_to);
+        let d = c.update(&busy(reached, 100));
+        assert_eq!(
+            d.reason,
+            if d.limit < 256 {
+                Reason::SlowStart
+            } else {
+                Reason::Hold
+            }
+        );
         limits.push(d.limit);
+        ramp = d.ramp;
     }
-    assert_eq!(limits, [16, 32, 64, 128, 256, 256, 256]);
+    assert_eq!(
+        limits,
+        [24, 72, 216, 256, 256, 256],
+        "at most 3× per window"
+    );
     assert!(!c.in_slow_start(), "at the maximum slow start is over");
+    assert_eq!(ramp, None);
+}
+
+#[test]
+fn the_ramp_grows_per_answer_only_while_the_limit_is_used() {
+    let ramp = controller().ramp().unwrap();
+    assert_eq!((ramp.up_to, ramp.per_success), (24, 2));
+    assert_eq!(ramp.grown(8, 8), 10);
+    assert_eq!(ramp.grown(8, 4), 10, "half the limit in flight is use");
+    assert_eq!(
+        ramp.grown(8, 3),
+        8,
+        "app-limited: a higher limit is untested"
+    );
+    assert_eq!(ramp.grown(23, 23), 24, "never past its end");
+}
+
+#[test]
+fn a_refusal_ends_slow_start_and_the_ramp() {
+    let mut c = controller();
+    c.update(&busy(20, 100));
+    let d = c.update(&Sample {
+        overloads: 2,
+        ..busy(26, 100)
+    });
+    assert_eq!(d.reason, Reason::DecreaseOverload);
+    assert_eq!(d.limit, 20, "back to the level that ran clean");
+    assert_eq!(d.ramp, None);
+    assert!(!c.in_slow_start());
 }
 
 #[test]
@@ -178,12 +225,17 @@ fn thin_and_idle_windows_are_not_judged_alone() {
         completed: 4,
         ..busy(8, 100)
     };
-    assert_eq!(c.update(&thin).reason, Reason::Thin);
+    let d = c.update(&thin);
+    assert_eq!(d.reason, Reason::Thin);
+    assert!(
+        d.ramp.is_some(),
+        "growth goes on while the latency is unknown"
+    );
     assert_eq!(c.update(&thin).reason, Reason::Thin);
     let d = c.update(&thin);
     assert_eq!(
         (d.limit, d.reason),
-        (16, Reason::SlowStart),
+        (8, Reason::SlowStart),
         "three thin windows make one"
     );
 }

@@ -15,10 +15,14 @@ use crate::report::LimitPoint;
 use crate::stats::Stats;
 
 /// How often the loop looks. A window closes after about two median latencies of the
-/// busiest host (one during slow start, which doubles per round trip as TCP does; two give
-/// the median something to stand on), never shorter than this tick and never longer than `MAX_WINDOW`, so a
-/// 233-page job at 100 ms is not over before slow start gets going.
-const TICK: Duration = Duration::from_millis(100);
+/// busiest host (one during slow start, whose ramp may grow 3× per window: a window per
+/// round trip lets it grow that much per round trip; two give the median something to
+/// stand on), never shorter than `MIN_WINDOW` (the CPU signal needs a few completions to
+/// mean anything) and never longer than `MAX_WINDOW`. The tick is finer than the windows
+/// so a window closes within a quarter of a round trip of its target, not a whole one
+/// later: a 233-page job at 100 ms is over in five round trips.
+const TICK: Duration = Duration::from_millis(25);
+const MIN_WINDOW: Duration = Duration::from_millis(100);
 const MAX_WINDOW: Duration = Duration::from_secs(1);
 /// Hosts listed per history point (the busiest), so the summary stays small on wide crawls.
 const HISTORY_HOSTS: usize = 8;
@@ -28,29 +32,39 @@ struct HostControl {
     last_active: Instant,
 }
 
+fn host_config(per_host_max: usize) -> ControllerConfig {
+    let initial = crate::config::AUTO_INITIAL_CONCURRENCY;
+    ControllerConfig::with_bounds(1, per_host_max, initial.min(per_host_max))
+}
+
+/// Hands the gate's limits to the controllers before the first request: new hosts start at
+/// the controller's initial limit and in its slow start from their first answer.
+pub(super) fn prepare_gate(gate: &Gate, per_host_max: usize) {
+    let fresh = Controller::new(host_config(per_host_max));
+    gate.set_adaptive();
+    gate.set_default_host_limit(fresh.limit(), fresh.ramp());
+}
+
 /// Runs until aborted (the pipeline aborts it when the crawl ends).
 pub(super) async fn control_loop(
     gate: Arc<Gate>,
     stats: Arc<Stats>,
     max: usize,
     per_host_max: usize,
-    initial: usize,
 ) {
-    let host_config = ControllerConfig::with_bounds(1, per_host_max, initial.min(per_host_max));
+    let host_config = host_config(per_host_max);
     let idle_after = host_config.ceiling_memory;
     // The global controller starts at the cap: the hosts' controllers do the slow start
     // against their servers; the global one only brings the total down when the CPU pool
     // falls behind. Starting it low too would make each wait for the other every window.
     let mut global = Controller::new(ControllerConfig::with_bounds(1, max, max));
     let mut hosts: HashMap<String, HostControl> = HashMap::new();
-    gate.set_adaptive();
     gate.set_global_limit(global.limit());
-    gate.set_default_host_limit(initial.min(per_host_max));
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
     let mut last = Instant::now();
-    let mut target = TICK * 2;
+    let mut target = MIN_WINDOW;
     loop {
         tick.tick().await;
         let now = Instant::now();
@@ -69,6 +83,7 @@ pub(super) async fn control_loop(
         for host in active {
             let mut counts = windows.remove(&host).unwrap_or_default();
             let (latency_p50, latency_min) = counts.latency_p50_min();
+            let host_window = host_peaks.get(&host).copied().unwrap_or_default();
             let sample = Sample {
                 window,
                 completed: counts.completed,
@@ -76,9 +91,10 @@ pub(super) async fn control_loop(
                 latency_min,
                 overloads: counts.overloads,
                 errors: counts.errors,
-                in_flight_peak: host_peaks.get(&host).copied().unwrap_or(0) as u64,
+                in_flight_peak: host_window.peak as u64,
                 cpu_backlog: 0,
                 cpu_threads: 0,
+                limit_now: host_window.limit,
             };
             completed += counts.completed;
             overloads += counts.overloads;
@@ -88,7 +104,7 @@ pub(super) async fn control_loop(
             });
             control.last_active = now;
             let decision = control.controller.update(&sample);
-            gate.set_host_limit(&host, Some(decision.limit));
+            gate.set_host_limit(&host, Some((decision.limit, decision.ramp)));
             let slow_start = control.controller.in_slow_start();
             busiest.push((
                 counts.completed,
@@ -116,6 +132,7 @@ pub(super) async fn control_loop(
             in_flight_peak: global_peak as u64,
             cpu_backlog: stats.cpu_backlog.load(std::sync::atomic::Ordering::Relaxed),
             cpu_threads: stats.threads() as u64,
+            limit_now: 0,
         };
         let decision = global.update(&sample);
         gate.set_global_limit(decision.limit);
@@ -123,13 +140,13 @@ pub(super) async fn control_loop(
         busiest.sort_unstable_by_key(|b| Reverse(b.0));
         let busiest_latency = busiest.first().and_then(|b| b.3);
         if let Some(latency) = busiest_latency {
-            // Slow start doubles per window: one round trip each, as TCP does.
+            // Slow start grows per window: one round trip each, as TCP does.
             let round_trips = if busiest.first().is_some_and(|b| b.4) {
                 1
             } else {
                 2
             };
-            target = (latency * round_trips).clamp(TICK, MAX_WINDOW);
+            target = (latency * round_trips).clamp(MIN_WINDOW, MAX_WINDOW);
         }
         let latency_ms = busiest_latency.map(|l| l.as_millis() as u64);
         let host_limits: BTreeMap<String, usize> = busiest

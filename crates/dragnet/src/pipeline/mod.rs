@@ -85,7 +85,7 @@ impl<F: Frontier> Crawler<F> {
         config.validate()?;
         let gate = Gate::new(config.concurrency_cap(), config.per_host);
         if config.auto_concurrency {
-            gate.set_default_host_limit(crate::config::AUTO_INITIAL_CONCURRENCY);
+            control::prepare_gate(&gate, config.per_host);
         }
         let stats = Arc::new(Stats::new(config.threads, Arc::clone(&gate)));
         Ok(Self {
@@ -196,7 +196,6 @@ impl<F: Frontier> Crawler<F> {
                 Arc::clone(&stats),
                 config.max_concurrency,
                 config.per_host,
-                crate::config::AUTO_INITIAL_CONCURRENCY,
             ))
         });
         let scheduled = schedule(&ctx, &config, &stop).await;

@@ -12,6 +12,8 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use crate::control::Ramp;
+
 /// Why a request cannot start now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Wait {
@@ -42,6 +44,9 @@ struct GateState {
     /// The limit of a host that has no controlled limit yet (the controller's starting
     /// point); the configured per-host limit when no controller runs.
     new_host_limit: usize,
+    /// ... and how it grows until its controller decides (slow start from the first
+    /// answer, not from the first control window).
+    new_host_ramp: Option<Ramp>,
     /// Halve a host's limit on 429/503 by itself. Off when the adaptive controller drives
     /// the limits (it reacts to the same signals, and two reactions would double the cut).
     aimd: bool,
@@ -68,6 +73,8 @@ struct HostSlot {
     last_start: Option<Instant>,
     /// Set by the adaptive controller; replaces the configured per-host limit.
     controlled_limit: Option<usize>,
+    /// The controller's slow start: `controlled_limit` grows per successful answer.
+    ramp: Option<Ramp>,
 }
 
 impl HostSlot {
@@ -81,6 +88,16 @@ impl HostSlot {
             && self.controlled_limit.is_none()
             && self.last_start.is_none_or(|start| start + gap <= now)
     }
+}
+
+/// One host's share of a control window: the most requests in flight, and the limit at
+/// the window's end as the controller left it or the slow-start ramp grew it (0: none).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HostWindow {
+    /// The most requests in flight to the host during the window.
+    pub peak: usize,
+    /// The host's controlled limit at the window's end (0: none).
+    pub limit: usize,
 }
 
 /// A started request's slot; returned when dropped.
@@ -102,6 +119,7 @@ impl Gate {
                 min_interval: Duration::ZERO,
                 aimd: true,
                 new_host_limit: per_host_limit.max(1),
+                new_host_ramp: None,
                 window_peak: 0,
                 window_peaks: HashMap::new(),
                 hosts: HashMap::new(),
@@ -198,6 +216,7 @@ impl Gate {
     pub fn overloaded(&self, host: &str, until: Instant) {
         let mut state = self.lock();
         let per_host_limit = state.per_host_limit;
+        let new_host_limit = state.per_host_limit.min(state.new_host_limit);
         let aimd = state.aimd;
         let slot = state.hosts.entry(host.to_owned()).or_default();
         let already_paused = slot.paused_until.is_some_and(|old| old > Instant::now());
@@ -206,15 +225,30 @@ impl Gate {
             slot.reduced_limit = Some((current / 2).max(1));
             slot.successes = 0;
         }
+        if !aimd {
+            // Slow start ends here, not at the end of the control window: every answer
+            // until then would send more requests into the refusal.
+            slot.ramp = None;
+            slot.controlled_limit.get_or_insert(new_host_limit);
+        }
         slot.paused_until = Some(slot.paused_until.map_or(until, |old| old.max(until)));
         drop(state);
         self.released.notify_waiters();
     }
 
     /// A request to `host` succeeded: a reduced limit grows back by one per limit's worth
-    /// of successes, until it is the configured limit again.
+    /// of successes, until it is the configured limit again; under a controller in slow
+    /// start, the limit grows by its ramp.
     pub fn succeeded(&self, host: &str) {
         let mut state = self.lock();
+        if !state.aimd {
+            let grew = state.ramp(host);
+            drop(state);
+            if grew {
+                self.released.notify_waiters();
+            }
+            return;
+        }
         let per_host_limit = state.per_host_limit;
         let Some(slot) = state.hosts.get_mut(host) else {
             return;
@@ -245,9 +279,11 @@ impl Gate {
         self.lock().aimd = false;
     }
 
-    /// The limit for hosts the controller has not seen yet.
-    pub fn set_default_host_limit(&self, limit: usize) {
-        self.lock().new_host_limit = limit.max(1);
+    /// The limit for hosts the controller has not seen yet, and its slow start.
+    pub fn set_default_host_limit(&self, limit: usize, ramp: Option<Ramp>) {
+        let mut state = self.lock();
+        state.new_host_limit = limit.max(1);
+        state.new_host_ramp = ramp;
     }
 
     /// Sets the global limit (the controller's decision).
@@ -256,22 +292,33 @@ impl Gate {
         self.released.notify_waiters();
     }
 
-    /// Sets one host's limit (its controller's decision), capped by the configured
-    /// per-host limit; `None` forgets it (the host went idle).
-    pub fn set_host_limit(&self, host: &str, limit: Option<usize>) {
+    /// Sets one host's limit and slow-start ramp (its controller's decision), capped by
+    /// the configured per-host limit; `None` forgets them (the host went idle).
+    ///
+    /// While the ramp goes on, growth since the window closed is kept: the decision was
+    /// made on the window, the answers since are newer. A host paused since (it refused a
+    /// request) gets no ramp: its next window will show why.
+    pub fn set_host_limit(&self, host: &str, limit: Option<(usize, Option<Ramp>)>) {
         let mut state = self.lock();
         let cap = state.per_host_limit;
         match limit {
-            Some(limit) => {
-                state
-                    .hosts
-                    .entry(host.to_owned())
-                    .or_default()
-                    .controlled_limit = Some(limit.clamp(1, cap))
+            Some((limit, ramp)) => {
+                let slot = state.hosts.entry(host.to_owned()).or_default();
+                let paused = slot
+                    .paused_until
+                    .is_some_and(|until| until > Instant::now());
+                let ramp = ramp.filter(|_| !paused);
+                let limit = match (ramp, slot.controlled_limit) {
+                    (Some(_), Some(current)) => limit.max(current),
+                    _ => limit,
+                };
+                slot.controlled_limit = Some(limit.clamp(1, cap));
+                slot.ramp = ramp;
             }
             None => {
                 if let Some(slot) = state.hosts.get_mut(host) {
                     slot.controlled_limit = None;
+                    slot.ramp = None;
                 }
             }
         }
@@ -279,18 +326,26 @@ impl Gate {
         self.released.notify_waiters();
     }
 
-    /// The most requests in flight since the last call, overall and per host; starts a new
-    /// control window (peaks restart from what is in flight now).
-    pub fn take_window_peaks(&self) -> (usize, HashMap<String, usize>) {
+    /// The most requests in flight since the last call, overall and per host, with each
+    /// host's limit now (0: none set by a controller); starts a new control window (peaks
+    /// restart from what is in flight now).
+    pub fn take_window_peaks(&self) -> (usize, HashMap<String, HostWindow>) {
         let mut guard = self.lock();
         let state = &mut *guard;
         let global = std::mem::replace(&mut state.window_peak, state.in_flight);
-        let mut hosts = std::mem::take(&mut state.window_peaks);
+        let peaks = std::mem::take(&mut state.window_peaks);
+        let mut hosts: HashMap<String, HostWindow> = peaks
+            .into_iter()
+            .map(|(host, peak)| (host, HostWindow { peak, limit: 0 }))
+            .collect();
         for (host, slot) in &state.hosts {
             if slot.in_flight > 0 {
-                let peak = hosts.entry(host.clone()).or_default();
-                *peak = (*peak).max(slot.in_flight);
+                let window = hosts.entry(host.clone()).or_default();
+                window.peak = window.peak.max(slot.in_flight);
                 state.window_peaks.insert(host.clone(), slot.in_flight);
+            }
+            if let (Some(limit), Some(window)) = (slot.controlled_limit, hosts.get_mut(host)) {
+                window.limit = limit;
             }
         }
         (global.max(state.in_flight), hosts)
@@ -345,6 +400,37 @@ impl Gate {
     }
 }
 
+impl GateState {
+    /// Slow start's growth after a successful answer from `host`; whether the limit grew.
+    fn ramp(&mut self, host: &str) -> bool {
+        let now = Instant::now();
+        let (new_limit, new_ramp) = (
+            self.per_host_limit.min(self.new_host_limit),
+            self.new_host_ramp,
+        );
+        let cap = self.per_host_limit;
+        let slot = self.hosts.get(host);
+        let (limit, ramp) = match slot.and_then(|s| s.controlled_limit) {
+            Some(limit) => (limit, slot.and_then(|s| s.ramp)),
+            None => (new_limit, new_ramp),
+        };
+        let paused = slot.is_some_and(|s| s.paused_until.is_some_and(|until| until > now));
+        let Some(ramp) = ramp.filter(|_| !paused) else {
+            return false;
+        };
+        // The answer's own slot was returned just before: it counts as still out.
+        let in_flight = slot.map_or(0, |s| s.in_flight) + 1;
+        let grown = ramp.grown(limit, in_flight).min(cap);
+        if grown <= limit {
+            return false;
+        }
+        let slot = self.hosts.entry(host.to_owned()).or_default();
+        slot.controlled_limit = Some(grown);
+        slot.ramp = Some(ramp);
+        true
+    }
+}
+
 impl Drop for Permit {
     fn drop(&mut self) {
         self.gate.release(&self.host);
@@ -352,122 +438,4 @@ impl Drop for Permit {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test(start_paused = true)]
-    async fn request_starts_to_one_host_keep_the_interval() {
-        let gate = Gate::new(10, 10);
-        gate.set_min_interval(Duration::from_millis(100));
-        gate.set_host_interval("slow", Duration::from_secs(2));
-        let mut starts = Vec::new();
-        for _ in 0..3 {
-            drop(gate.acquire("fast").await);
-            starts.push(Instant::now());
-        }
-        assert!(
-            starts
-                .windows(2)
-                .all(|w| w[1] - w[0] >= Duration::from_millis(100)),
-            "{starts:?}"
-        );
-        let first = gate.acquire("slow").await;
-        let t0 = Instant::now();
-        drop(first);
-        drop(gate.acquire("slow").await);
-        assert!(
-            Instant::now() - t0 >= Duration::from_secs(2),
-            "crawl-delay wins over the smaller --delay"
-        );
-        assert!(
-            gate.try_acquire("other").is_ok(),
-            "other hosts are not held back"
-        );
-    }
-
-    #[test]
-    fn limits_hold_and_slots_come_back() {
-        let gate = Gate::new(3, 2);
-        let a1 = gate.try_acquire("a").unwrap();
-        let _a2 = gate.try_acquire("a").unwrap();
-        assert_eq!(gate.try_acquire("a").unwrap_err(), Wait::HostBusy);
-        let _b1 = gate.try_acquire("b").unwrap();
-        assert_eq!(gate.try_acquire("c").unwrap_err(), Wait::GlobalFull);
-        assert_eq!(gate.in_flight(), 3);
-        drop(a1);
-        assert!(gate.try_acquire("c").is_ok());
-        assert_eq!(gate.peak(), 3);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn overload_halves_once_per_burst_and_success_grows_back() {
-        let gate = Gate::new(100, 16);
-        let until = Instant::now() + Duration::from_secs(1);
-        for _ in 0..10 {
-            gate.overloaded("h", until);
-        }
-        assert_eq!(gate.host_limit("h"), 8, "one burst of 429s is one decrease");
-        tokio::time::advance(Duration::from_secs(2)).await;
-        gate.overloaded("h", Instant::now() + Duration::from_secs(1));
-        assert_eq!(gate.host_limit("h"), 4);
-        for _ in 0..4 {
-            gate.succeeded("h");
-        }
-        assert_eq!(
-            gate.host_limit("h"),
-            5,
-            "additive increase after a limit's worth of successes"
-        );
-        for _ in 0..200 {
-            gate.succeeded("h");
-        }
-        assert_eq!(
-            gate.host_limit("h"),
-            16,
-            "back to the configured limit, not beyond"
-        );
-        assert_eq!(gate.host_limit("other"), 16);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_reduced_limit_is_enforced() {
-        let gate = Gate::new(100, 8);
-        gate.overloaded("h", Instant::now());
-        tokio::time::advance(Duration::from_millis(1)).await;
-        let held: Vec<Permit> = (0..4).map(|_| gate.try_acquire("h").unwrap()).collect();
-        assert_eq!(gate.try_acquire("h").unwrap_err(), Wait::HostBusy);
-        drop(held);
-        assert!(
-            gate.try_acquire("h").is_ok(),
-            "the host's slot survives going idle"
-        );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_paused_host_waits_and_others_do_not() {
-        let gate = Gate::new(10, 10);
-        let until = Instant::now() + Duration::from_secs(5);
-        gate.overloaded("slow", until);
-        assert_eq!(
-            gate.try_acquire("slow").unwrap_err(),
-            Wait::HostPaused(until)
-        );
-        assert!(gate.try_acquire("other").is_ok());
-        let started = Instant::now();
-        let _permit = gate.acquire("slow").await;
-        assert!(started.elapsed() >= Duration::from_secs(5));
-    }
-
-    #[tokio::test]
-    async fn acquire_wakes_when_a_slot_is_returned() {
-        let gate = Gate::new(1, 1);
-        let held = gate.try_acquire("a").unwrap();
-        let waiter = {
-            let gate = Arc::clone(&gate);
-            tokio::spawn(async move { gate.acquire("b").await.host.clone() })
-        };
-        tokio::task::yield_now().await;
-        drop(held);
-        assert_eq!(waiter.await.unwrap(), "b");
-    }
-}
+mod tests;
