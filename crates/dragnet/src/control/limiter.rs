@@ -187,8 +187,16 @@ impl Controller {
             .limit
             .saturating_mul(per_success + 1)
             .min(self.config.max);
-        (self.phase == Phase::SlowStart && self.limit < up_to)
-            .then_some(Ramp { up_to, per_success })
+        // Above the band's top a single answer is queueing, not jitter.
+        let latency_below = self
+            .baseline
+            .get()
+            .map(|base| base.mul_f64(self.config.shrink_above));
+        (self.phase == Phase::SlowStart && self.limit < up_to).then_some(Ramp {
+            up_to,
+            per_success,
+            latency_below,
+        })
     }
 
     /// The configuration in use (bounds made consistent).

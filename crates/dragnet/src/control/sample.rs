@@ -97,20 +97,25 @@ pub struct Decision {
 /// half the limit is in flight (a limit not used is not tested), the limit rises by
 /// `per_success`, up to `up_to`. New requests then leave one or two at a time as answers
 /// come back, never in a burst: a server with a hard cap refuses one or two requests, not
-/// a whole window's growth, before the first refusal stops the ramp.
+/// a whole window's growth, before the first refusal stops the ramp. An answer slower than
+/// `latency_below` does not grow it (HyStart's delay signal): a queue is forming, and the
+/// window's end will judge by how much.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Ramp {
     /// The limit the ramp stops at.
     pub up_to: usize,
     /// Added per successful answer.
     pub per_success: usize,
+    /// Only answers faster than this grow the limit; `None` until a baseline is known.
+    pub latency_below: Option<Duration>,
 }
 
 impl Ramp {
-    /// The limit after one successful answer that arrived with `in_flight` requests out
-    /// (itself included).
-    pub fn grown(&self, limit: usize, in_flight: usize) -> usize {
-        if limit >= self.up_to || in_flight.saturating_mul(2) < limit {
+    /// The limit after one successful answer that took `latency` and arrived with
+    /// `in_flight` requests out (itself included).
+    pub fn grown(&self, limit: usize, in_flight: usize, latency: Duration) -> usize {
+        let slow = self.latency_below.is_some_and(|below| latency >= below);
+        if limit >= self.up_to || in_flight.saturating_mul(2) < limit || slow {
             return limit;
         }
         limit.saturating_add(self.per_success).min(self.up_to)

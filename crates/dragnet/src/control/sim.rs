@@ -395,7 +395,8 @@ impl Engine {
                 self.server_in_flight -= 1;
                 self.start_queued();
                 if let Some(ramp) = self.ramp {
-                    self.limit = ramp.grown(self.limit, self.in_flight as usize);
+                    let latency = Duration::from_micros(self.now - sent);
+                    self.limit = ramp.grown(self.limit, self.in_flight as usize, latency);
                 }
                 self.in_flight -= 1;
                 self.latencies.push(self.now - sent);

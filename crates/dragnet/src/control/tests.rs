@@ -5,6 +5,7 @@ use std::time::Duration;
 use super::{Controller, ControllerConfig, Reason, Sample};
 
 const WINDOW: Duration = Duration::from_millis(500);
+const MS100: Duration = Duration::from_millis(100);
 
 /// A window where `limit` requests of `p50_ms` each were kept in flight (in slow start,
 /// the ramp took the limit there).
@@ -59,14 +60,28 @@ fn slow_start_ramps_to_the_maximum_while_latency_holds() {
 fn the_ramp_grows_per_answer_only_while_the_limit_is_used() {
     let ramp = controller().ramp().unwrap();
     assert_eq!((ramp.up_to, ramp.per_success), (24, 2));
-    assert_eq!(ramp.grown(8, 8), 10);
-    assert_eq!(ramp.grown(8, 4), 10, "half the limit in flight is use");
+    assert_eq!(ramp.grown(8, 8, MS100), 10);
     assert_eq!(
-        ramp.grown(8, 3),
+        ramp.grown(8, 4, MS100),
+        10,
+        "half the limit in flight is use"
+    );
+    assert_eq!(
+        ramp.grown(8, 3, MS100),
         8,
         "app-limited: a higher limit is untested"
     );
-    assert_eq!(ramp.grown(23, 23), 24, "never past its end");
+    assert_eq!(ramp.grown(23, 23, MS100), 24, "never past its end");
+    assert_eq!(ramp.latency_below, None, "no baseline yet: every answer counts");
+    let mut c = controller();
+    let ramp = c.update(&busy(8, 100)).ramp.unwrap();
+    assert_eq!(ramp.latency_below, Some(Duration::from_millis(160)));
+    assert_eq!(ramp.grown(8, 8, Duration::from_millis(150)), 10);
+    assert_eq!(
+        ramp.grown(8, 8, Duration::from_millis(170)),
+        8,
+        "a queued answer does not grow it"
+    );
 }
 
 #[test]

@@ -94,7 +94,7 @@ pub async fn fetch_with_retries(
         }
         let failure = match result {
             Ok(fetched) => {
-                gate.succeeded(host);
+                gate.succeeded(host, fetched.elapsed);
                 return Attempted {
                     result: Ok(fetched),
                     attempts,

@@ -239,10 +239,10 @@ impl Gate {
     /// A request to `host` succeeded: a reduced limit grows back by one per limit's worth
     /// of successes, until it is the configured limit again; under a controller in slow
     /// start, the limit grows by its ramp.
-    pub fn succeeded(&self, host: &str) {
+    pub fn succeeded(&self, host: &str, latency: Duration) {
         let mut state = self.lock();
         if !state.aimd {
-            let grew = state.ramp(host);
+            let grew = state.ramp(host, latency);
             drop(state);
             if grew {
                 self.released.notify_waiters();
@@ -402,7 +402,7 @@ impl Gate {
 
 impl GateState {
     /// Slow start's growth after a successful answer from `host`; whether the limit grew.
-    fn ramp(&mut self, host: &str) -> bool {
+    fn ramp(&mut self, host: &str, latency: Duration) -> bool {
         let now = Instant::now();
         let (new_limit, new_ramp) = (
             self.per_host_limit.min(self.new_host_limit),
@@ -420,7 +420,7 @@ impl GateState {
         };
         // The answer's own slot was returned just before: it counts as still out.
         let in_flight = slot.map_or(0, |s| s.in_flight) + 1;
-        let grown = ramp.grown(limit, in_flight).min(cap);
+        let grown = ramp.grown(limit, in_flight, latency).min(cap);
         if grown <= limit {
             return false;
         }

@@ -58,7 +58,7 @@ async fn overload_halves_once_per_burst_and_success_grows_back() {
     gate.overloaded("h", Instant::now() + Duration::from_secs(1));
     assert_eq!(gate.host_limit("h"), 4);
     for _ in 0..4 {
-        gate.succeeded("h");
+        gate.succeeded("h", Duration::from_millis(100));
     }
     assert_eq!(
         gate.host_limit("h"),
@@ -66,7 +66,7 @@ async fn overload_halves_once_per_burst_and_success_grows_back() {
         "additive increase after a limit's worth of successes"
     );
     for _ in 0..200 {
-        gate.succeeded("h");
+        gate.succeeded("h", Duration::from_millis(100));
     }
     assert_eq!(
         gate.host_limit("h"),
@@ -112,6 +112,7 @@ async fn slow_start_grows_per_answer_until_a_refusal() {
     let ramp = Ramp {
         up_to: 12,
         per_success: 2,
+        latency_below: None,
     };
     gate.set_default_host_limit(4, Some(ramp));
     let mut held: Vec<Permit> = (0..4).map(|_| gate.try_acquire("h").unwrap()).collect();
@@ -119,16 +120,16 @@ async fn slow_start_grows_per_answer_until_a_refusal() {
     // Each answer returns its slot and adds two more: requests leave one or two at a
     // time, as answers come back.
     held.pop();
-    gate.succeeded("h");
+    gate.succeeded("h", Duration::from_millis(100));
     held.extend((0..3).map(|_| gate.try_acquire("h").unwrap()));
     assert_eq!(gate.try_acquire("h").unwrap_err(), Wait::HostBusy);
     for _ in 0..2 {
         held.pop();
-        gate.succeeded("h");
+        gate.succeeded("h", Duration::from_millis(100));
     }
     for _ in 0..3 {
         held.pop();
-        gate.succeeded("h");
+        gate.succeeded("h", Duration::from_millis(100));
     }
     let (_, hosts) = gate.take_window_peaks();
     assert_eq!(
@@ -140,7 +141,7 @@ async fn slow_start_grows_per_answer_until_a_refusal() {
     }
     for _ in 0..3 {
         held.pop();
-        gate.succeeded("h");
+        gate.succeeded("h", Duration::from_millis(100));
     }
     let (_, hosts) = gate.take_window_peaks();
     assert_eq!(hosts["h"].limit, 12, "never past the ramp's end");
@@ -148,7 +149,7 @@ async fn slow_start_grows_per_answer_until_a_refusal() {
     gate.set_host_limit("h", Some((6, Some(ramp))));
     tokio::time::advance(Duration::from_secs(2)).await;
     held.clear();
-    gate.succeeded("h");
+    gate.succeeded("h", Duration::from_millis(100));
     let held: Vec<Permit> = (0..6).map(|_| gate.try_acquire("h").unwrap()).collect();
     assert_eq!(
         gate.try_acquire("h").unwrap_err(),
