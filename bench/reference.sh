@@ -8,14 +8,15 @@
 # Prints a markdown table per latency profile. Rows:
 #   dragnet crawl  the whole job: list page, select 233 links, fetch and save them (2 round trips)
 #   dragnet fetch  the 233 country URLs only (1 round trip), the same work curl and wget2 do
-#   curl, wget2    the 233 country URLs, same concurrency
+#   curl, wget2    the 233 country URLs, same concurrency (not for the level "auto", which is
+#                  dragnet's default: --concurrency auto)
 # "vs ideal" divides the median wall time by the ideal for that job: the round trips it needs
 # at the mean latency plus the transfer and processing time measured at zero latency (the best
 # dragnet run of the same job; so at zero latency the best dragnet row is 1.00x by definition).
 # Server and client share this machine's cores.
 source "$(dirname "$0")/lib.sh"
 RUNS=${RUNS:-3}
-LEVELS=${LEVELS:-"1 4 16 32 64 128"}
+LEVELS=${LEVELS:-"1 4 16 32 64 128 256 auto"}
 need wget2 wget2 || true
 need curl curl || true
 build_release
@@ -49,6 +50,7 @@ run_profile() {
             --out "$WORK/out" -q --allow-private "${flags[@]}"
         row "dragnet fetch" "$level" "$n" "$BIN/dragnet" fetch --input "$WORK/urls.txt" --out "$WORK/out" -q \
             --allow-private "${flags[@]}"
+        [ "$level" = auto ] && continue
         if command -v curl >/dev/null; then
             if [ "$level" = 1 ]; then
                 row "curl" 1 "$n" curl -s -K "$WORK/curl.cfg"

@@ -23,7 +23,10 @@ fn web_site() -> SiteConfig {
             links_per_page: 8,
             mean_page_bytes: 6000,
         },
-        latency: Latency::new(3, 1),
+        // Slow enough that the crawl cannot end before the tenth kill on any machine: at
+        // most 16 / 30 ms = 533 pages/s, so 5,000 pages take at least 9.4 s of crawling,
+        // and the ten kills come within 7.5 s of it.
+        latency: Latency::new(30, 5),
         ..SiteConfig::default()
     }
 }

@@ -72,7 +72,10 @@ fn the_ramp_grows_per_answer_only_while_the_limit_is_used() {
         "app-limited: a higher limit is untested"
     );
     assert_eq!(ramp.grown(23, 23, MS100), 24, "never past its end");
-    assert_eq!(ramp.latency_below, None, "no baseline yet: every answer counts");
+    assert_eq!(
+        ramp.latency_below, None,
+        "no baseline yet: every answer counts"
+    );
     let mut c = controller();
     let ramp = c.update(&busy(8, 100)).ramp.unwrap();
     assert_eq!(ramp.latency_below, Some(Duration::from_millis(160)));

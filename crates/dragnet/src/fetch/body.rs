@@ -6,13 +6,111 @@
 //! [`crate::process`].
 
 use std::io::Read;
+use std::sync::Arc;
+use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use flate2::read::{DeflateDecoder, MultiGzDecoder, ZlibDecoder};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use url::Url;
 
 use super::failure::{FailureKind, FetchFailure};
+
+/// Raw bodies held in memory at once, over the whole crawl: bodies being read, waiting for
+/// the CPU pool and waiting for the sinks. A response whose body does not fit waits before
+/// reading it (the bytes stay in the socket and TCP holds the server back) until earlier
+/// bodies are written and dropped. Enough for dozens of pages of a few hundred KB, so the
+/// pool and the sinks never run dry; a body larger than the whole budget takes all of it.
+pub const BODY_MEMORY: u64 = 16 * 1024 * 1024;
+/// The budget is counted in these units (tokio's semaphore counts `u32` permits at a time).
+const UNIT: u64 = 1024;
+/// What a body of unknown length reserves (and its buffer starts at) before reading.
+const UNKNOWN_LENGTH_GUESS: u64 = 64 * 1024;
+
+/// The memory budget for bodies ([`BODY_MEMORY`]), shared by every clone of a `Fetcher`.
+///
+/// A body reserves its declared length before its first byte is read, waiting in line
+/// (first come, first served) until that much is free, and never waits again: so every
+/// holder can finish and give its share back, and no set of half-read bodies can block
+/// each other. A body longer than it declared, or of unknown length, takes more only when
+/// it is free and otherwise goes over the budget by that much (bounded by the size cap).
+/// The reservation travels with the body's bytes and is given back when the last copy of
+/// them is dropped (after the sinks wrote the page).
+#[derive(Clone, Debug)]
+pub(crate) struct BodyBudget {
+    permits: Arc<Semaphore>,
+    units: u32,
+}
+
+impl BodyBudget {
+    pub(crate) fn new(bytes: u64) -> Self {
+        let units = u32::try_from(bytes.div_ceil(UNIT).max(1)).unwrap_or(u32::MAX);
+        // `units` is at most u32::MAX, far below the semaphore's maximum (usize::MAX >> 3).
+        let permits = Arc::new(Semaphore::new(units as usize));
+        Self { permits, units }
+    }
+
+    /// Units for `bytes`, at most the whole budget.
+    fn units_for(&self, bytes: u64) -> u32 {
+        u32::try_from(bytes.div_ceil(UNIT))
+            .unwrap_or(u32::MAX)
+            .min(self.units)
+    }
+
+    /// Waits until `bytes` (at most the whole budget) are free and takes them.
+    async fn reserve(&self, bytes: u64) -> Option<OwnedSemaphorePermit> {
+        // Fails only when the semaphore is closed, which this type never does.
+        Arc::clone(&self.permits)
+            .acquire_many_owned(self.units_for(bytes))
+            .await
+            .ok()
+    }
+
+    /// Grows `held` to cover `bytes` if that much is free now; never waits.
+    fn try_grow(&self, held: &mut Option<OwnedSemaphorePermit>, bytes: u64) {
+        let have = held.as_ref().map_or(0, |p| p.num_permits());
+        let want = self.units_for(bytes) as usize;
+        if want <= have {
+            return;
+        }
+        let extra = u32::try_from(want - have).unwrap_or(u32::MAX);
+        if let Ok(more) = Arc::clone(&self.permits).try_acquire_many_owned(extra) {
+            match held {
+                Some(permit) => permit.merge(more),
+                None => *held = Some(more),
+            }
+        }
+    }
+
+    /// Gives back what `held` has beyond what `bytes` need.
+    fn trim(&self, held: &mut Option<OwnedSemaphorePermit>, bytes: u64) {
+        let want = self.units_for(bytes) as usize;
+        if let Some(permit) = held {
+            if permit.num_permits() > want {
+                drop(permit.split(permit.num_permits() - want));
+            }
+        }
+    }
+
+    /// Bytes currently free (for tests).
+    #[cfg(test)]
+    fn free_bytes(&self) -> u64 {
+        self.permits.available_permits() as u64 * UNIT
+    }
+}
+
+/// A body's bytes with the share of the budget they hold: given back on drop.
+struct Held {
+    bytes: Vec<u8>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl AsRef<[u8]> for Held {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
 
 /// What to do with a body longer than the cap.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,15 +122,26 @@ pub(crate) enum Overflow {
     KeepPrefix,
 }
 
+/// A body read off the wire.
+#[derive(Debug)]
+pub(crate) struct ReadBody {
+    /// The bytes as received (still content-encoded).
+    pub(crate) bytes: Bytes,
+    /// Time spent waiting for room in the memory budget before reading: not the server's.
+    pub(crate) waited: Duration,
+}
+
 /// Reads a response body as received on the wire (still content-encoded), at most
-/// `max_bytes` of it, giving up at `deadline`. The only body read in the crate.
+/// `max_bytes` of it, giving up at `deadline` (moved back by the time spent waiting for
+/// `budget`, which is ours, not the server's). The only body read in the crate.
 pub(crate) async fn read_body(
     mut response: reqwest::Response,
     max_bytes: u64,
     overflow: Overflow,
     deadline: Instant,
+    budget: Option<&BodyBudget>,
     url: &Url,
-) -> Result<Bytes, FetchFailure> {
+) -> Result<ReadBody, FetchFailure> {
     let too_large = |message: String| FetchFailure::new(FailureKind::BodyTooLarge, message, url);
     let declared = response.content_length();
     if overflow == Overflow::Fail && declared.is_some_and(|length| length > max_bytes) {
@@ -41,9 +150,17 @@ pub(crate) async fn read_body(
             declared.unwrap_or_default()
         )));
     }
+    let expected = declared.unwrap_or(UNKNOWN_LENGTH_GUESS).min(max_bytes);
+    let mut waited = Duration::ZERO;
+    let mut permit = None;
+    if let Some(budget) = budget {
+        let asked = Instant::now();
+        permit = budget.reserve(expected).await;
+        waited = asked.elapsed();
+    }
+    let deadline = deadline + waited;
     // Invariant: the capacity is at most `max_bytes`, itself a body size that fits in memory.
-    let capacity = declared.unwrap_or(64 * 1024).min(max_bytes);
-    let mut body = BytesMut::with_capacity(usize::try_from(capacity).unwrap_or(usize::MAX));
+    let mut body = Vec::with_capacity(usize::try_from(expected).unwrap_or(usize::MAX));
     while (body.len() as u64) < max_bytes || overflow == Overflow::Fail {
         let chunk = match tokio::time::timeout_at(deadline, response.chunk()).await {
             Err(_) => {
@@ -57,15 +174,33 @@ pub(crate) async fn read_body(
             Ok(Ok(None)) => break,
             Ok(Ok(Some(chunk))) => chunk,
         };
-        if overflow == Overflow::Fail && (body.len() + chunk.len()) as u64 > max_bytes {
+        let len = (body.len() + chunk.len()) as u64;
+        if overflow == Overflow::Fail && len > max_bytes {
             return Err(too_large(format!(
                 "body is over the {max_bytes} byte limit"
             )));
         }
+        if let Some(budget) = budget {
+            budget.try_grow(&mut permit, len.min(max_bytes));
+        }
         body.extend_from_slice(&chunk);
     }
     body.truncate(usize::try_from(max_bytes).unwrap_or(usize::MAX));
-    Ok(body.freeze())
+    // A body of unknown length grew by doubling; give the slack back.
+    if body.capacity() - body.len() > body.len() / 8 {
+        body.shrink_to_fit();
+    }
+    if let Some(budget) = budget {
+        budget.trim(&mut permit, body.len() as u64);
+    }
+    let bytes = match permit {
+        Some(permit) => Bytes::from_owner(Held {
+            bytes: body,
+            _permit: permit,
+        }),
+        None => Bytes::from(body),
+    };
+    Ok(ReadBody { bytes, waited })
 }
 
 /// Why a body could not be decoded.
@@ -195,6 +330,128 @@ mod tests {
         assert_eq!(err.kind, FailureKind::Decode);
         let err = decode_body(Bytes::from_static(b"x"), Some("br"), 100).unwrap_err();
         assert_eq!(err.kind, FailureKind::Decode);
+    }
+
+    fn response(len: usize) -> reqwest::Response {
+        reqwest::Response::from(http::Response::new(vec![7u8; len]))
+    }
+
+    fn test_url() -> Url {
+        Url::parse("http://example.test/page").unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_body_holds_its_share_of_the_budget_until_its_last_copy_is_dropped() {
+        let budget = BodyBudget::new(100 * 1024);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let url = test_url();
+        let first = read_body(
+            response(60 * 1024),
+            1 << 20,
+            Overflow::Fail,
+            deadline,
+            Some(&budget),
+            &url,
+        )
+        .await
+        .unwrap();
+        assert_eq!(first.bytes.len(), 60 * 1024);
+        assert_eq!(budget.free_bytes(), 40 * 1024);
+
+        // A second body of the same size does not fit: it waits, unread, for the first.
+        let second = read_body(
+            response(60 * 1024),
+            1 << 20,
+            Overflow::Fail,
+            deadline,
+            Some(&budget),
+            &url,
+        );
+        tokio::pin!(second);
+        let copy = first.bytes.clone();
+        drop(first);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), &mut second)
+                .await
+                .is_err(),
+            "a copy of the first body still holds its share"
+        );
+        drop(copy);
+        let second = second.await.unwrap();
+        assert!(second.bytes.iter().all(|&b| b == 7));
+        assert_eq!(budget.free_bytes(), 40 * 1024);
+        drop(second);
+        assert_eq!(budget.free_bytes(), 100 * 1024);
+    }
+
+    #[tokio::test]
+    async fn a_body_larger_than_the_budget_takes_all_of_it_and_still_completes() {
+        let budget = BodyBudget::new(16 * 1024);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let read = read_body(
+            response(40 * 1024),
+            1 << 20,
+            Overflow::Fail,
+            deadline,
+            Some(&budget),
+            &test_url(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(read.bytes.len(), 40 * 1024);
+        assert_eq!(budget.free_bytes(), 0);
+        drop(read);
+        assert_eq!(budget.free_bytes(), 16 * 1024);
+    }
+
+    #[tokio::test]
+    async fn a_failed_read_gives_its_share_back() {
+        let budget = BodyBudget::new(100 * 1024);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let failure = read_body(
+            response(60 * 1024),
+            10 * 1024,
+            Overflow::Fail,
+            deadline,
+            Some(&budget),
+            &test_url(),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(failure.kind, FailureKind::BodyTooLarge);
+        assert_eq!(budget.free_bytes(), 100 * 1024);
+        // A kept prefix holds only what it kept.
+        let prefix = read_body(
+            response(60 * 1024),
+            10 * 1024,
+            Overflow::KeepPrefix,
+            deadline,
+            Some(&budget),
+            &test_url(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(prefix.bytes.len(), 10 * 1024);
+        assert_eq!(budget.free_bytes(), 90 * 1024);
+    }
+
+    #[test]
+    fn growing_never_waits_and_trimming_gives_back_the_rest() {
+        let budget = BodyBudget::new(8 * 1024);
+        let mut held = None;
+        budget.try_grow(&mut held, 6 * 1024);
+        assert_eq!(budget.free_bytes(), 2 * 1024);
+        let mut other = None;
+        budget.try_grow(&mut other, 1024);
+        assert_eq!(budget.free_bytes(), 1024);
+        // More than is free: no wait, no change (the body goes over the budget instead).
+        budget.try_grow(&mut held, 12 * 1024);
+        assert_eq!(budget.free_bytes(), 1024);
+        budget.trim(&mut held, 1024);
+        assert_eq!(budget.free_bytes(), 6 * 1024);
+        drop(held);
+        drop(other);
+        assert_eq!(budget.free_bytes(), 8 * 1024);
     }
 
     #[test]
