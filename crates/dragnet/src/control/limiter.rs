@@ -177,21 +177,23 @@ impl Controller {
         self.phase == Phase::SlowStart
     }
 
-    /// How the limit grows by itself until the next update: in slow start, per answer, by
-    /// at most the ramp's factor per window. Answers lag the requests by a round trip, so
-    /// a window of one round trip judges the level before the ramp; a long window must
-    /// not let the ramp run further than the latencies it will judge.
+    /// How the limit grows by itself until the next update: in slow start, per answer
+    /// faster than the top of the latency band. Until the unloaded latency is known nothing
+    /// tells a queue from jitter, so growth stops at 3× per window then (a window may be
+    /// many round trips long); with it, the answers' latency stops the ramp where a queue
+    /// starts, however long the window.
     pub fn ramp(&self) -> Option<Ramp> {
         let per_success = self.config.ramp_per_success;
-        let up_to = self
-            .limit
-            .saturating_mul(per_success + 1)
-            .min(self.config.max);
+        let baseline = self.baseline.get();
+        let up_to = match baseline {
+            Some(_) => self.config.max,
+            None => self
+                .limit
+                .saturating_mul(per_success + 1)
+                .min(self.config.max),
+        };
         // Above the band's top a single answer is queueing, not jitter.
-        let latency_below = self
-            .baseline
-            .get()
-            .map(|base| base.mul_f64(self.config.shrink_above));
+        let latency_below = baseline.map(|base| base.mul_f64(self.config.shrink_above));
         (self.phase == Phase::SlowStart && self.limit < up_to).then_some(Ramp {
             up_to,
             per_success,

@@ -47,11 +47,9 @@ fn slow_start_ramps_to_the_maximum_while_latency_holds() {
         limits.push(d.limit);
         ramp = d.ramp;
     }
-    assert_eq!(
-        limits,
-        [24, 72, 216, 256, 256, 256],
-        "at most 3× per window"
-    );
+    // 3× in the first window (no baseline yet: nothing tells a queue from jitter), then
+    // up to the maximum, answers permitting (the window is judged on its latency).
+    assert_eq!(limits, [24, 256, 256, 256, 256, 256]);
     assert!(!c.in_slow_start(), "at the maximum slow start is over");
     assert_eq!(ramp, None);
 }
