@@ -336,37 +336,29 @@ mod tests {
         reqwest::Response::from(http::Response::new(vec![7u8; len]))
     }
 
-    fn test_url() -> Url {
-        Url::parse("http://example.test/page").unwrap()
+    /// Reads a `len`-byte body within `budget`, capped at `max`.
+    async fn read_within(
+        budget: &BodyBudget,
+        len: usize,
+        max: u64,
+        overflow: Overflow,
+    ) -> Result<ReadBody, FetchFailure> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let url = Url::parse("http://example.test/page").unwrap();
+        read_body(response(len), max, overflow, deadline, Some(budget), &url).await
     }
 
     #[tokio::test]
     async fn a_body_holds_its_share_of_the_budget_until_its_last_copy_is_dropped() {
         let budget = BodyBudget::new(100 * 1024);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let url = test_url();
-        let first = read_body(
-            response(60 * 1024),
-            1 << 20,
-            Overflow::Fail,
-            deadline,
-            Some(&budget),
-            &url,
-        )
-        .await
-        .unwrap();
+        let first = read_within(&budget, 60 * 1024, 1 << 20, Overflow::Fail)
+            .await
+            .unwrap();
         assert_eq!(first.bytes.len(), 60 * 1024);
         assert_eq!(budget.free_bytes(), 40 * 1024);
 
         // A second body of the same size does not fit: it waits, unread, for the first.
-        let second = read_body(
-            response(60 * 1024),
-            1 << 20,
-            Overflow::Fail,
-            deadline,
-            Some(&budget),
-            &url,
-        );
+        let second = read_within(&budget, 60 * 1024, 1 << 20, Overflow::Fail);
         tokio::pin!(second);
         let copy = first.bytes.clone();
         drop(first);
@@ -387,17 +379,9 @@ mod tests {
     #[tokio::test]
     async fn a_body_larger_than_the_budget_takes_all_of_it_and_still_completes() {
         let budget = BodyBudget::new(16 * 1024);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let read = read_body(
-            response(40 * 1024),
-            1 << 20,
-            Overflow::Fail,
-            deadline,
-            Some(&budget),
-            &test_url(),
-        )
-        .await
-        .unwrap();
+        let read = read_within(&budget, 40 * 1024, 1 << 20, Overflow::Fail)
+            .await
+            .unwrap();
         assert_eq!(read.bytes.len(), 40 * 1024);
         assert_eq!(budget.free_bytes(), 0);
         drop(read);
@@ -407,30 +391,15 @@ mod tests {
     #[tokio::test]
     async fn a_failed_read_gives_its_share_back() {
         let budget = BodyBudget::new(100 * 1024);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let failure = read_body(
-            response(60 * 1024),
-            10 * 1024,
-            Overflow::Fail,
-            deadline,
-            Some(&budget),
-            &test_url(),
-        )
-        .await
-        .unwrap_err();
+        let failure = read_within(&budget, 60 * 1024, 10 * 1024, Overflow::Fail)
+            .await
+            .unwrap_err();
         assert_eq!(failure.kind, FailureKind::BodyTooLarge);
         assert_eq!(budget.free_bytes(), 100 * 1024);
         // A kept prefix holds only what it kept.
-        let prefix = read_body(
-            response(60 * 1024),
-            10 * 1024,
-            Overflow::KeepPrefix,
-            deadline,
-            Some(&budget),
-            &test_url(),
-        )
-        .await
-        .unwrap();
+        let prefix = read_within(&budget, 60 * 1024, 10 * 1024, Overflow::KeepPrefix)
+            .await
+            .unwrap();
         assert_eq!(prefix.bytes.len(), 10 * 1024);
         assert_eq!(budget.free_bytes(), 90 * 1024);
     }
