@@ -8,10 +8,10 @@ use std::path::Path;
 use std::sync::Once;
 use std::time::Duration;
 
-use dragnet::sink::conformance::{FIELD_NAMES, SinkHarness, error_chain, page};
+use dragnet::sink::conformance::{FIELD_NAMES, SinkHarness, WithItems, error_chain, page};
 use dragnet::sink::{PageRecord, Sink, SinkError};
 use dragnet::{Config, Crawler};
-use dragnet_extract::{ItemRules, extract_bytes_with_items};
+use dragnet_extract::ItemRules;
 use dragnet_postgres::{PostgresItems, quote_identifier};
 use dragnet_testsite::{SiteConfig, TestSite};
 use postgres::{Client, NoTls};
@@ -200,38 +200,6 @@ fn a_failed_copy_is_a_clear_error_and_earlier_batches_stay() {
         1,
         "the first batch is intact"
     );
-}
-
-/// Fills `record.items` like the crawler's processor will: same rules, same parse.
-struct WithItems<S> {
-    rules: ItemRules,
-    inner: S,
-}
-
-impl<S: Sink> Sink for WithItems<S> {
-    fn name(&self) -> &'static str {
-        self.inner.name()
-    }
-    fn write(&mut self, record: &PageRecord) -> Result<(), SinkError> {
-        let mut record = record.clone();
-        if let (Some(body), Some(url)) = (&record.body, &record.final_url) {
-            let found = extract_bytes_with_items(
-                body,
-                record.content_type.as_deref(),
-                url,
-                None,
-                Some(&self.rules),
-            );
-            record.items = found.items;
-        }
-        self.inner.write(&record)
-    }
-    fn flush(&mut self) -> Result<(), SinkError> {
-        self.inner.flush()
-    }
-    fn finish(&mut self) -> Result<(), SinkError> {
-        self.inner.finish()
-    }
 }
 
 /// The reference: the country table of the list page, one row per country with

@@ -8,15 +8,13 @@
 //! Every test should use its own job ([`unique_job`]); jobs never see each other.
 
 use std::net::TcpListener;
-use std::ops::Deref;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use dragnet::CrawlRequest;
-use dragnet::frontier::{Frontier, FrontierCounts, FrontierError, Lease, Outcome};
+use dragnet::frontier::conformance::Guarded;
 use tempfile::TempDir;
 
 use crate::{RedisFrontier, RedisOptions};
@@ -242,18 +240,7 @@ pub fn unique_job(tag: &str) -> String {
 }
 
 /// A [`RedisFrontier`] that keeps its server alive; what the conformance suite runs on.
-#[derive(Debug)]
-pub struct TestFrontier {
-    frontier: RedisFrontier,
-    _server: Arc<RedisServer>,
-}
-
-impl Deref for TestFrontier {
-    type Target = RedisFrontier;
-    fn deref(&self) -> &RedisFrontier {
-        &self.frontier
-    }
-}
+pub type TestFrontier = Guarded<RedisFrontier, Arc<RedisServer>>;
 
 /// A fresh job on the shared server, with no per-host limit (the conformance suite leases a
 /// host's URLs without completing them). `None` when Redis tests are skipped.
@@ -264,31 +251,8 @@ pub async fn conformance_frontier() -> Option<TestFrontier> {
         ..RedisOptions::default()
     };
     let frontier = server.frontier("conformance", options).await;
-    Some(TestFrontier {
+    Some(Guarded {
         frontier,
-        _server: server,
+        guard: server,
     })
-}
-
-impl Frontier for TestFrontier {
-    async fn add(&self, requests: Vec<CrawlRequest>) -> Result<u64, FrontierError> {
-        self.frontier.add(requests).await
-    }
-    async fn lease(&self, max: usize) -> Result<Vec<Lease>, FrontierError> {
-        self.frontier.lease(max).await
-    }
-    async fn complete(
-        &self,
-        lease: &Lease,
-        outcome: Outcome,
-        discovered: Vec<CrawlRequest>,
-    ) -> Result<u64, FrontierError> {
-        self.frontier.complete(lease, outcome, discovered).await
-    }
-    async fn release(&self, lease: &Lease) -> Result<(), FrontierError> {
-        self.frontier.release(lease).await
-    }
-    async fn counts(&self) -> Result<FrontierCounts, FrontierError> {
-        self.frontier.counts().await
-    }
 }

@@ -7,6 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use dragnet::CrawlRequest;
+use dragnet::frontier::conformance::Guarded;
 use dragnet::frontier::{
     DB_FILE, DiskFrontier, Frontier, FrontierCounts, FrontierError, Lease, Outcome,
 };
@@ -17,49 +18,16 @@ use tempfile::TempDir;
 use url::Url;
 
 /// A fresh frontier that owns its temporary folder (dropped after the frontier).
-struct TempFrontier {
-    frontier: DiskFrontier,
-    _dir: TempDir,
-}
-
-impl TempFrontier {
-    fn new() -> Self {
-        let dir = TempDir::new().expect("tempdir");
-        let frontier = DiskFrontier::open(dir.path(), Canonicalizer::new()).expect("open");
-        Self {
-            frontier,
-            _dir: dir,
-        }
+fn temp_frontier() -> Guarded<DiskFrontier, TempDir> {
+    let dir = TempDir::new().expect("tempdir");
+    let frontier = DiskFrontier::open(dir.path(), Canonicalizer::new()).expect("open");
+    Guarded {
+        frontier,
+        guard: dir,
     }
 }
 
-impl Frontier for TempFrontier {
-    async fn add(&self, requests: Vec<CrawlRequest>) -> Result<u64, FrontierError> {
-        self.frontier.add(requests).await
-    }
-    async fn lease(&self, max: usize) -> Result<Vec<Lease>, FrontierError> {
-        self.frontier.lease(max).await
-    }
-    async fn complete(
-        &self,
-        lease: &Lease,
-        outcome: Outcome,
-        discovered: Vec<CrawlRequest>,
-    ) -> Result<u64, FrontierError> {
-        self.frontier.complete(lease, outcome, discovered).await
-    }
-    async fn release(&self, lease: &Lease) -> Result<(), FrontierError> {
-        self.frontier.release(lease).await
-    }
-    async fn counts(&self) -> Result<FrontierCounts, FrontierError> {
-        self.frontier.counts().await
-    }
-    fn is_durable(&self) -> bool {
-        self.frontier.is_durable()
-    }
-}
-
-dragnet::frontier_conformance!(TempFrontier::new());
+dragnet::frontier_conformance!(temp_frontier());
 
 fn req(url: &str, depth: u32) -> CrawlRequest {
     CrawlRequest {

@@ -4,40 +4,11 @@
 use std::path::Path;
 use std::process::Command;
 
-use dragnet::sink::{ItemsCsv, ItemsJsonl, PageRecord, Sink, SinkError};
+use dragnet::sink::conformance::WithItems;
+use dragnet::sink::{ItemsCsv, ItemsJsonl};
 use dragnet::{Config, Crawler};
-use dragnet_extract::{ItemRules, extract_bytes_with_items};
+use dragnet_extract::ItemRules;
 use dragnet_testsite::{SiteConfig, TestSite};
-
-/// Fills `record.items` as the crawler's processor will (same rules, same parse), then
-/// writes through the inner sink.
-struct WithItems<S> {
-    rules: ItemRules,
-    inner: S,
-}
-
-impl<S: Sink> Sink for WithItems<S> {
-    fn name(&self) -> &'static str {
-        self.inner.name()
-    }
-    fn write(&mut self, record: &PageRecord) -> Result<(), SinkError> {
-        let mut record = record.clone();
-        if let (Some(body), Some(url)) = (&record.body, &record.final_url) {
-            let found = extract_bytes_with_items(
-                body,
-                record.content_type.as_deref(),
-                url,
-                None,
-                Some(&self.rules),
-            );
-            record.items = found.items;
-        }
-        self.inner.write(&record)
-    }
-    fn finish(&mut self) -> Result<(), SinkError> {
-        self.inner.finish()
-    }
-}
 
 fn python(script: &str, arg: &Path) -> Option<String> {
     let out = Command::new("python3")

@@ -7,10 +7,11 @@
 //! ```
 
 use std::collections::HashSet;
+use std::ops::Deref;
 
 use url::Url;
 
-use super::{Frontier, FrontierError, Lease, Outcome};
+use super::{Frontier, FrontierCounts, FrontierError, Lease, Outcome};
 use crate::request::CrawlRequest;
 
 fn request(url: &str, depth: u32) -> CrawlRequest {
@@ -211,6 +212,53 @@ pub async fn hosts_take_turns<F: Frontier>(frontier: F) {
 pub async fn empty_is_finished<F: Frontier>(frontier: F) {
     assert!(frontier.lease(10).await.expect("lease").is_empty());
     assert!(frontier.counts().await.expect("counts").is_finished());
+}
+
+/// A frontier under test with what must outlive it (its temporary folder, its server): the
+/// checks take a frontier by value, and `guard` is dropped after `frontier` (fields drop in
+/// order). Every method is the frontier's own.
+#[derive(Debug)]
+pub struct Guarded<F, G> {
+    /// The backend under test.
+    pub frontier: F,
+    /// Kept alive until the frontier is gone.
+    pub guard: G,
+}
+
+impl<F, G> Deref for Guarded<F, G> {
+    type Target = F;
+    fn deref(&self) -> &F {
+        &self.frontier
+    }
+}
+
+impl<F: Frontier, G: Send + Sync + 'static> Frontier for Guarded<F, G> {
+    async fn add(&self, requests: Vec<CrawlRequest>) -> Result<u64, FrontierError> {
+        self.frontier.add(requests).await
+    }
+    async fn lease(&self, max: usize) -> Result<Vec<Lease>, FrontierError> {
+        self.frontier.lease(max).await
+    }
+    async fn complete(
+        &self,
+        lease: &Lease,
+        outcome: Outcome,
+        discovered: Vec<CrawlRequest>,
+    ) -> Result<u64, FrontierError> {
+        self.frontier.complete(lease, outcome, discovered).await
+    }
+    async fn release(&self, lease: &Lease) -> Result<(), FrontierError> {
+        self.frontier.release(lease).await
+    }
+    async fn counts(&self) -> Result<FrontierCounts, FrontierError> {
+        self.frontier.counts().await
+    }
+    fn is_durable(&self) -> bool {
+        self.frontier.is_durable()
+    }
+    fn is_shared(&self) -> bool {
+        self.frontier.is_shared()
+    }
 }
 
 /// Generates one `#[tokio::test]` per conformance check for a backend. The argument is an

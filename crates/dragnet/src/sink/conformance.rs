@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use dragnet_extract::Item;
+use dragnet_extract::{Item, ItemRules, extract_bytes_with_items};
 use http::{HeaderMap, HeaderValue};
 use url::Url;
 
@@ -478,6 +478,42 @@ pub fn many_tasks_through_a_sink_set<H: SinkHarness>(harness: H) {
         &expected(&harness, &records),
         "through a SinkSet",
     );
+}
+
+/// A sink that fills `record.items` as the crawler's processor does (same rules, same
+/// parse), then writes through `inner`: item sinks tested on real pages, without the
+/// whole pipeline's item plumbing.
+pub struct WithItems<S> {
+    /// The item rules to apply to each record's body.
+    pub rules: ItemRules,
+    /// The sink under test.
+    pub inner: S,
+}
+
+impl<S: Sink> Sink for WithItems<S> {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+    fn write(&mut self, record: &PageRecord) -> Result<(), SinkError> {
+        let mut record = record.clone();
+        if let (Some(body), Some(url)) = (&record.body, &record.final_url) {
+            let found = extract_bytes_with_items(
+                body,
+                record.content_type.as_deref(),
+                url,
+                None,
+                Some(&self.rules),
+            );
+            record.items = found.items;
+        }
+        self.inner.write(&record)
+    }
+    fn flush(&mut self) -> Result<(), SinkError> {
+        self.inner.flush()
+    }
+    fn finish(&mut self) -> Result<(), SinkError> {
+        self.inner.finish()
+    }
 }
 
 /// Runs every sink check for a harness, each as its own test:
