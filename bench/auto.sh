@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # Does --concurrency auto find the sweet spot? For each site profile, the reference job at
 # every fixed concurrency and with auto, on the same test-site process, RUNS runs each.
-# JOB=web runs a longer job instead: a whole 5,000-page synthetic site (20 KB pages, 10 links
+# JOB=web runs a longer job instead: a whole 2,000-page (WEB_PAGES) synthetic site (20 KB pages, 10 links
 # each) on one host, crawled breadth-first to the end; the reference job is over in four round
 # trips at the best setting, which is short for any controller that has to find the level.
 #
 #   bench/auto.sh                    # 3 runs per row
-#   JOB=web LEVELS="8 16 32 64 128 256" bench/auto.sh
+#   JOB=web WEB_PAGES=2000 bench/auto.sh
 #   RUNS=1 LEVELS="8 32" PROFILES="latency 429" bench/auto.sh   # profiles: latency 429 capacity tail
+#
+# Levels run from the highest down, so the best fixed setting is known early: a level whose
+# first run takes over REPEAT_BELOW (1.5) times the best median so far is not run again (one
+# run cannot make it the best), and a run still going at STOP_AFTER (3) times the best median
+# is stopped and reported as "> N". Without that, 1 request at a time through a 2,000-page
+# site at 100 ms takes minutes per run and tells nothing new.
 #
 # Prints per profile: median wall time, 429s the site sent (median per run) and their share
 # of requests, and the peak in flight dragnet reported. Then auto's wall time against the best
@@ -19,7 +25,7 @@ need jq jq
 build_release
 selector='td .flagicon + a'
 JOB=${JOB:-reference}
-WEB_PAGES=${WEB_PAGES:-5000}
+WEB_PAGES=${WEB_PAGES:-2000}
 case "$JOB" in
 reference)
     site_args=(--profile countries)
@@ -36,48 +42,76 @@ esac
 
 site_counter() { curl -s "${BASE_URL%/}/__stats.json" | jq -r ".$1"; }
 
-# one_run LEVEL: prints "wall 429s requests peak"
+# one_run LEVEL [LIMIT]: prints "wall 429s requests peak", or "stopped 429s requests -" when
+# the run was still going after LIMIT seconds.
 one_run() {
-    local level=$1 flags=(--concurrency "$1")
+    local level=$1 limit=${2:-0} flags=(--concurrency "$1")
     [ "$level" = 1 ] && flags=(--sequential)
     local before429 beforereq
     before429=$(site_counter sent_429)
     beforereq=$(site_counter requests)
-    rm -rf "$WORK/out"
-    /usr/bin/time -f "%e" -o "$WORK/time" "$BIN/dragnet" crawl "$START_URL" "${crawl_args[@]}" \
+    rm -rf "$WORK/out" "$WORK/summary.json"
+    local status=0
+    /usr/bin/time -f "%e" -o "$WORK/time" timeout -s KILL "$limit" "$BIN/dragnet" crawl "$START_URL" "${crawl_args[@]}" \
         --out "$WORK/out" -q --allow-private --retries 20 --summary-json "$WORK/summary.json" "${flags[@]}" \
-        >/dev/null 2>"$WORK/err" || echo "run failed: $(tail -n 2 "$WORK/err")" >&2
+        >/dev/null 2>"$WORK/err" || status=$?
+    local n429 requests
+    n429=$(($(site_counter sent_429) - before429))
+    requests=$(($(site_counter requests) - beforereq))
+    if [ "$status" = 137 ]; then
+        echo "stopped $n429 $requests -"
+        return
+    fi
+    [ "$status" = 0 ] || echo "run failed: $(tail -n 2 "$WORK/err")" >&2
     local ok
     ok=$(jq -r .pages_ok "$WORK/summary.json")
     [ "$ok" = "$expected" ] || echo "warning: $ok of $expected pages at $level" >&2
-    echo "$(cat "$WORK/time") $(($(site_counter sent_429) - before429)) $(($(site_counter requests) - beforereq)) $(jq -r .peak_in_flight "$WORK/summary.json")"
+    echo "$(cat "$WORK/time") $n429 $requests $(jq -r .peak_in_flight "$WORK/summary.json")"
 }
+
+REPEAT_BELOW=${REPEAT_BELOW:-1.5}
+STOP_AFTER=${STOP_AFTER:-3}
+above() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a > b) }'; }
 
 # profile LABEL SITE-ARGS...
 profile() {
     local label=$1
     shift
     start_site "${site_args[@]}" "$@"
+    local best="" best_level="" level auto_wall=""
+    declare -A rows=()
+    for level in $(tr ' ' '\n' <<<"$LEVELS" | sort -rn) auto; do
+        local limit=0 runs=$RUNS
+        [ -n "$best" ] && [ "$level" != auto ] && limit=$(awk -v b="$best" -v k="$STOP_AFTER" 'BEGIN { printf "%.1f", b * k }')
+        one_run "$level" "$limit" >"$WORK/runs"
+        read -r wall _ <"$WORK/runs"
+        if [ "$wall" = stopped ]; then
+            rows[$level]="| $level | > $limit (stopped) | $(awk '{ print $2 }' "$WORK/runs") | - | - |"
+            continue
+        fi
+        [ -n "$best" ] && [ "$level" != auto ] && above "$wall" "$(awk -v b="$best" -v k="$REPEAT_BELOW" 'BEGIN { print b * k }')" && runs=1
+        for _ in $(seq 2 "$runs"); do one_run "$level"; done >>"$WORK/runs"
+        sort -n "$WORK/runs" -o "$WORK/runs"
+        local mid=$(((runs + 1) / 2)) n429 requests peak share
+        read -r wall n429 requests peak < <(sed -n "${mid}p" "$WORK/runs")
+        share=$(awk -v a="$n429" -v r="$requests" 'BEGIN { printf "%.1f%%", (r > 0 ? 100 * a / r : 0) }')
+        local once=""
+        [ "$runs" = 1 ] && [ "$RUNS" != 1 ] && once=" (1 run)"
+        rows[$level]="| $level | $wall$once | $n429 | $share | $peak |"
+        [ "$level" = auto ] && auto_wall=$wall
+        if [ "$level" != auto ] && { [ -z "$best" ] || above "$best" "$wall"; }; then
+            best=$wall
+            best_level=$level
+        fi
+    done
     echo
     echo "### $label ($JOB job: $expected pages)"
     echo
     echo "| concurrency | wall s (median of $RUNS) | 429s per run | 429 share | peak in flight |"
     echo "|---|---|---|---|---|"
-    local best="" best_level=""
-    for level in $LEVELS auto; do
-        for _ in $(seq 1 "$RUNS"); do one_run "$level"; done | sort -n >"$WORK/runs"
-        local mid=$(((RUNS + 1) / 2))
-        read -r wall n429 requests peak < <(sed -n "${mid}p" "$WORK/runs")
-        local share
-        share=$(awk -v a="$n429" -v r="$requests" 'BEGIN { printf "%.1f%%", (r > 0 ? 100 * a / r : 0) }')
-        echo "| $level | $wall | $n429 | $share | $peak |"
-        if [ "$level" != auto ] && { [ -z "$best" ] || awk -v a="$wall" -v b="$best" 'BEGIN { exit !(a < b) }'; }; then
-            best=$wall
-            best_level=$level
-        fi
-        [ "$level" = auto ] && awk -v a="$wall" -v b="$best" -v l="$best_level" \
-            'BEGIN { printf "\nauto: %.2f s, %.2fx the best fixed setting (%s in flight, %.2f s)\n", a, a / b, l, b }'
-    done
+    for level in $(tr ' ' '\n' <<<"$LEVELS" | sort -n) auto; do echo "${rows[$level]}"; done
+    awk -v a="$auto_wall" -v b="$best" -v l="$best_level" \
+        'BEGIN { printf "\nauto: %.2f s, %.2fx the best fixed setting (%s in flight, %.2f s)\n", a, a / b, l, b }'
     stop_site
 }
 
