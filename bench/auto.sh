@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Does --concurrency auto find the sweet spot? For each site profile, the reference job at
 # every fixed concurrency and with auto, on the same test-site process, RUNS runs each.
-# JOB=web runs a longer job instead: a whole 2,000-page (WEB_PAGES) synthetic site (20 KB pages, 10 links
-# each) on one host, crawled breadth-first to the end; the reference job is over in four round
+# JOB=web runs a longer job instead: a whole synthetic site of WEB_PAGES (2,000) pages (20 KB,
+# 10 links each) on one host, crawled breadth-first to the end; the reference job is over in four round
 # trips at the best setting, which is short for any controller that has to find the level.
 #
 #   bench/auto.sh                    # 3 runs per row
@@ -72,6 +72,7 @@ one_run() {
 REPEAT_BELOW=${REPEAT_BELOW:-1.5}
 STOP_AFTER=${STOP_AFTER:-3}
 above() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a > b) }'; }
+times() { awk -v a="$1" -v k="$2" 'BEGIN { printf "%.1f", a * k }'; }
 
 # profile LABEL SITE-ARGS...
 profile() {
@@ -81,15 +82,17 @@ profile() {
     local best="" best_level="" level auto_wall=""
     declare -A rows=()
     for level in $(tr ' ' '\n' <<<"$LEVELS" | sort -rn) auto; do
-        local limit=0 runs=$RUNS
-        [ -n "$best" ] && [ "$level" != auto ] && limit=$(awk -v b="$best" -v k="$STOP_AFTER" 'BEGIN { printf "%.1f", b * k }')
+        # auto always runs in full: it is what is being judged.
+        local limit=0 runs=$RUNS judged=false
+        [ -n "$best" ] && [ "$level" != auto ] && judged=true
+        $judged && limit=$(times "$best" "$STOP_AFTER")
         one_run "$level" "$limit" >"$WORK/runs"
         read -r wall _ <"$WORK/runs"
         if [ "$wall" = stopped ]; then
             rows[$level]="| $level | > $limit (stopped) | $(awk '{ print $2 }' "$WORK/runs") | - | - |"
             continue
         fi
-        [ -n "$best" ] && [ "$level" != auto ] && above "$wall" "$(awk -v b="$best" -v k="$REPEAT_BELOW" 'BEGIN { print b * k }')" && runs=1
+        $judged && above "$wall" "$(times "$best" "$REPEAT_BELOW")" && runs=1
         for _ in $(seq 2 "$runs"); do one_run "$level"; done >>"$WORK/runs"
         sort -n "$WORK/runs" -o "$WORK/runs"
         local mid=$(((runs + 1) / 2)) n429 requests peak share

@@ -6,7 +6,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN="$ROOT/target/release"
 # Outputs go to memory (tmpfs) when there is one: on ext4, a folder emptied by the previous
 # run makes creating files slower run after run (the allocator skips recently deleted
-# inodes), which measured the file system, not the tools (sys time 0.4 s -> 1.4 s over four
+# inodes), which measured the file system, not the tools (sys time 0.4 s -> 1.6 s over four
 # 2,000-page runs). BENCH_TMP picks another place.
 BENCH_TMP=${BENCH_TMP:-$( [ -d /dev/shm ] && [ -w /dev/shm ] && echo /dev/shm || echo /tmp)}
 WORK=$(mktemp -d "$BENCH_TMP/dragnet-bench.XXXXXX")
