@@ -56,7 +56,7 @@ mod wiki_chrome;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, OnceLock};
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::task::JoinHandle;
 use url::Url;
 
@@ -108,7 +108,7 @@ impl TestSite {
                         )
                     })?
             };
-            listeners.push(TcpListener::bind(SocketAddr::new(addr.ip(), port)).await?);
+            listeners.push(listen(SocketAddr::new(addr.ip(), port))?);
         }
         let addrs = listeners
             .iter()
@@ -294,4 +294,22 @@ impl Drop for TestSite {
             task.abort();
         }
     }
+}
+
+/// Connections waiting to be accepted, per listener. `TcpListener::bind` asks for 128, and a
+/// client opening more connections at once than that (curl --parallel-max 256 opens all 233 of
+/// the reference job's) has its extra SYNs dropped: each costs it a one-second retransmit, so
+/// the site, not the client, set the time. The kernel caps this at `net.core.somaxconn`.
+const ACCEPT_BACKLOG: u32 = 4096;
+
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // As `TcpListener::bind` does on Unix: a restarted site can take its port back at once.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(ACCEPT_BACKLOG)
 }
