@@ -15,7 +15,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use url::Url;
 
-use super::failure::{FailureKind, FetchFailure};
+use super::failure::{FailureKind, FetchFailure, by_deadline};
 
 /// Raw bodies held in memory at once, over the whole crawl: bodies being read, waiting for
 /// the CPU pool and waiting for the sinks. A response whose body does not fit waits before
@@ -162,18 +162,8 @@ pub(crate) async fn read_body(
     // Invariant: the capacity is at most `max_bytes`, itself a body size that fits in memory.
     let mut body = Vec::with_capacity(usize::try_from(expected).unwrap_or(usize::MAX));
     while (body.len() as u64) < max_bytes || overflow == Overflow::Fail {
-        let chunk = match tokio::time::timeout_at(deadline, response.chunk()).await {
-            Err(_) => {
-                return Err(FetchFailure::new(
-                    FailureKind::Timeout,
-                    "body not finished in time",
-                    url,
-                ));
-            }
-            Ok(Err(error)) => return Err(FetchFailure::from_reqwest(&error, url)),
-            Ok(Ok(None)) => break,
-            Ok(Ok(Some(chunk))) => chunk,
-        };
+        let next = by_deadline(deadline, response.chunk(), "body not finished in time", url);
+        let Some(chunk) = next.await? else { break };
         let len = (body.len() + chunk.len()) as u64;
         if overflow == Overflow::Fail && len > max_bytes {
             return Err(too_large(format!(

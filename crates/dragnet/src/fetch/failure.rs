@@ -4,6 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use tokio::time::Instant;
 use url::Url;
 
 /// The kind of failure, with a stable label for logs and summaries.
@@ -166,5 +167,20 @@ impl FetchFailure {
 impl fmt::Display for FetchFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.kind.label(), self.message)
+    }
+}
+
+/// Awaits one step of an exchange (the answer, or the next piece of its body) until
+/// `deadline`. Past it, a timeout failure saying what was `late`; a transport error becomes
+/// the failure reqwest's error maps to.
+pub(crate) async fn by_deadline<T>(
+    deadline: Instant,
+    step: impl Future<Output = reqwest::Result<T>>,
+    late: &'static str,
+    url: &Url,
+) -> Result<T, FetchFailure> {
+    match tokio::time::timeout_at(deadline, step).await {
+        Err(_) => Err(FetchFailure::new(FailureKind::Timeout, late, url)),
+        Ok(result) => result.map_err(|error| FetchFailure::from_reqwest(&error, url)),
     }
 }

@@ -20,6 +20,7 @@ use tokio::time::Instant;
 use url::Url;
 
 pub use attempts::{Attempted, Retrier, RetryPolicy, fetch_with_retries};
+use failure::by_deadline;
 pub use failure::{FailureKind, FetchFailure};
 pub use resolve::is_private;
 
@@ -291,16 +292,7 @@ impl Fetcher {
         // The deadline is kept here rather than by reqwest (whose timeout would also run
         // while the body waits for room in the memory budget, which is not the server's time).
         let request = self.client.get(url.clone());
-        let response = match tokio::time::timeout_at(deadline, request.send()).await {
-            Err(_) => {
-                return Err(FetchFailure::new(
-                    FailureKind::Timeout,
-                    "no response in time",
-                    url,
-                ));
-            }
-            Ok(sent) => sent.map_err(|e| FetchFailure::from_reqwest(&e, url))?,
-        };
+        let response = by_deadline(deadline, request.send(), "no response in time", url).await?;
         let status = response.status();
         if status.is_redirection() && status != http::StatusCode::NOT_MODIFIED {
             let location = header_str(response.headers(), LOCATION.as_str()).map(str::to_owned);
