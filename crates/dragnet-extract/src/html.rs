@@ -22,7 +22,7 @@ const PRESCAN_LIMIT: usize = 1024;
 const LATE_PRESCAN_LIMIT: usize = 64 * 1024;
 
 /// How many leading bytes `is_html` examines when sniffing (the WHATWG resource header size).
-const SNIFF_LIMIT: usize = 1445;
+pub const SNIFF_LIMIT: usize = 1445;
 
 /// Decodes an HTML body: BOM first, then the Content-Type charset, then a `<meta charset>` /
 /// `http-equiv` prescan of the first 1024 bytes, then UTF-8 (lossy). Returns the text and the

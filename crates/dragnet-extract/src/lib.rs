@@ -59,7 +59,7 @@ mod traps;
 
 pub use canon::{Canonicalizer, canonical_key};
 pub use error::ExtractError;
-pub use html::{decode_html, is_html};
+pub use html::{SNIFF_LIMIT, decode_html, is_html};
 pub use items::{Item, ItemRules, MAX_FIELD_NAME_LEN, RESERVED_FIELD_NAMES};
 pub use links::{
     Extracted, LinkSelector, MAX_LINK_LEN, extract, extract_bytes, extract_bytes_with_items,

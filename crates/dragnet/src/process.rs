@@ -6,15 +6,14 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use bytes::Bytes;
 use dragnet_extract::{
-    Extracted, Item, ItemRules, LinkSelector, extract_bytes_with_items, is_html,
+    Extracted, Item, ItemRules, LinkSelector, SNIFF_LIMIT, extract_bytes_with_items, is_html,
 };
 use sha2::{Digest, Sha256};
 use url::Url;
 
 use crate::error::Error;
-use crate::fetch::body::{DecodeError, decode_body};
+use crate::fetch::body::{Body, DecodeError, decode_body};
 use crate::fetch::{FailureKind, Fetched};
 use crate::stats::Stats;
 
@@ -23,7 +22,7 @@ use crate::stats::Stats;
 #[derive(Clone, Debug)]
 pub struct Processed {
     /// The body after content decoding.
-    pub body: Bytes,
+    pub body: Body,
     /// sha256 of `body`, lowercase hex.
     pub sha256: String,
     /// Whether the body is HTML (decides link extraction and the saved file's extension).
@@ -50,12 +49,16 @@ pub fn process(
         fetched.content_encoding(),
         max_body,
     )?;
-    let sha256 = hex(&Sha256::digest(&body));
-    let html = is_html(fetched.content_type(), &body);
+    let mut hasher = Sha256::new();
+    for chunk in body.chunks() {
+        hasher.update(chunk);
+    }
+    let sha256 = hex(&hasher.finalize());
+    let html = is_html(fetched.content_type(), &body.head(SNIFF_LIMIT));
     let wanted = rules.follow.is_some() || rules.items.is_some();
     let extracted = if html && wanted {
         extract_bytes_with_items(
-            &body,
+            &body.contiguous(),
             fetched.content_type(),
             &fetched.final_url,
             rules.follow,
@@ -162,7 +165,7 @@ mod tests {
             final_url: url,
             status: 200,
             headers,
-            raw_body: Bytes::from_static(body),
+            raw_body: Body::from(body),
             redirects: 0,
             elapsed: Duration::ZERO,
             version: http::Version::HTTP_11,
@@ -183,7 +186,7 @@ mod tests {
             items: None,
         };
         let out = process(&page, &rules, 1 << 20).unwrap();
-        assert_eq!(out.sha256, hex(&Sha256::digest(&page.raw_body)));
+        assert_eq!(out.sha256, hex(&Sha256::digest(page.raw_body.to_vec())));
         let links: Vec<&str> = out.links.iter().map(Url::as_str).collect();
         assert_eq!(
             links,

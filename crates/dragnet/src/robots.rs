@@ -131,7 +131,7 @@ impl RobotsCache {
                         fetched.content_encoding(),
                         ROBOTS_WIRE_MAX,
                     )
-                    .map(|b| b.slice(..b.len().min(ROBOTS_MAX_BYTES)));
+                    .map(|b| b.head(ROBOTS_MAX_BYTES).into_owned());
                     break match body {
                         Ok(body) => RobotsStatus::from_http(fetched.status, &body),
                         // A body we cannot decode is a robots.txt we cannot read.

@@ -75,7 +75,8 @@ pub async fn read_sitemaps(
                 SITEMAP_MAX_BYTES,
             )
             .map_err(|e| e.message)?;
-            parse_sitemap(&body, fetched.content_type(), &base).map_err(|e| e.to_string())
+            parse_sitemap(&body.contiguous(), fetched.content_type(), &base)
+                .map_err(|e| e.to_string())
         })
         .await
         .unwrap_or_else(|_| Err("sitemap parsing panicked".to_owned()));

@@ -3,6 +3,7 @@
 
 mod attempts;
 pub mod body;
+pub use body::Body;
 use body::{BodyBudget, Overflow};
 mod failure;
 mod resolve;
@@ -11,7 +12,6 @@ pub mod retry;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
 use http::header::{
     ACCEPT, ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE, LOCATION, RETRY_AFTER,
 };
@@ -79,7 +79,7 @@ pub struct Fetched {
     /// The final response's headers.
     pub headers: HeaderMap,
     /// The body as received, before content decoding.
-    pub raw_body: Bytes,
+    pub raw_body: Body,
     /// Redirect hops followed.
     pub redirects: u32,
     /// Time from the first request to the last body byte, less any wait for room in the
@@ -346,7 +346,7 @@ impl Fetcher {
             remote_addr,
             status: status.as_u16(),
             headers,
-            raw_body: read.bytes,
+            raw_body: read.body,
             budget_wait: read.waited,
         })
     }
@@ -370,7 +370,7 @@ enum Hop {
     Done {
         status: u16,
         headers: HeaderMap,
-        raw_body: Bytes,
+        raw_body: Body,
         version: http::Version,
         remote_addr: Option<std::net::SocketAddr>,
         /// Time the body waited for room in the memory budget.

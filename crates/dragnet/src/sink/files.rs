@@ -5,7 +5,6 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::Write;
 use std::path::{Component, Path, PathBuf};
 
 use dragnet_extract::{file_name, mirror_path, with_collision_suffix};
@@ -116,7 +115,8 @@ impl Sink for FilesSink {
             .unwrap_or_default();
         let temp = parent.join(format!(".{file_name}.partial"));
         let mut file = fs::File::create(&temp).map_err(|e| Self::io_error(&temp, e))?;
-        file.write_all(body).map_err(|e| Self::io_error(&temp, e))?;
+        body.write_to(&mut file)
+            .map_err(|e| Self::io_error(&temp, e))?;
         drop(file);
         fs::rename(&temp, &path).map_err(|e| Self::io_error(&path, e))
     }

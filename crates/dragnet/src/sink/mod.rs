@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::SystemTime;
 
-use bytes::Bytes;
+use crate::fetch::Body;
 use tokio::sync::mpsc;
 use url::Url;
 
@@ -47,7 +47,7 @@ pub struct PageRecord {
     /// The Content-Type header.
     pub content_type: Option<String>,
     /// The decoded body (successful fetches only).
-    pub body: Option<Bytes>,
+    pub body: Option<Body>,
     /// sha256 of the body, lowercase hex.
     pub sha256: Option<String>,
     /// Whether the body is HTML.
@@ -293,7 +293,7 @@ pub(crate) mod tests {
             fetch_ms: 12,
             fetched_at: SystemTime::UNIX_EPOCH,
             content_type: Some("text/html".into()),
-            body: body.map(Bytes::from_static),
+            body: body.map(Body::from),
             sha256: body.map(|_| "00".into()),
             is_html: true,
             duplicate: false,

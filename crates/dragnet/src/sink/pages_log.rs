@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::{PageRecord, Sink, SinkError};
+use crate::fetch::Body;
 
 const NAME: &str = "pages log";
 /// Lines buffered before they are pushed to the file, so a crash loses at most this many.
@@ -170,7 +171,7 @@ impl Sink for PagesLog {
             url: record.url.as_str(),
             final_url: record.final_url.as_ref().map(url::Url::as_str),
             status: record.status,
-            bytes: record.body.as_ref().map(bytes::Bytes::len),
+            bytes: record.body.as_ref().map(Body::len),
             sha256: record.sha256.as_deref(),
             fetch_ms: record.fetch_ms,
             depth: record.depth,

@@ -224,6 +224,7 @@ impl WarcSink {
         let date = record::warc_date(page.fetched_at);
         let Some(fetched) = page.exchange.as_deref() else {
             if let Some(body) = &page.body {
+                let body: Vec<&[u8]> = body.chunks().collect();
                 let uri = page.final_url.as_ref().unwrap_or(&page.url).as_str();
                 let mut header = Header::new("resource", &record::record_id(), &date);
                 header
@@ -237,28 +238,27 @@ impl WarcSink {
                     )
                     .field(
                         "WARC-Block-Digest",
-                        &record::digest_field(&record::sha1(&[body])),
+                        &record::digest_field(&record::sha1(&body)),
                     );
-                let header = header.finish(body.len());
-                push_record(&mut self.buf, self.gzip, &header, &[body]);
+                let header = header.finish(body.iter().map(|part| part.len()).sum());
+                push_record(&mut self.buf, self.gzip, &header, &body);
             }
             return None;
         };
         let uri = fetched.final_url.as_str();
         let head = record::response_head(fetched);
-        let body = &fetched.raw_body[..];
-        let payload = record::sha1(&[body]);
+        let body: Vec<&[u8]> = fetched.raw_body.chunks().collect();
+        let payload = record::sha1(&body);
         let original = self
             .originals
             .get(&payload)
-            .filter(|_| self.revisits && !body.is_empty());
+            .filter(|_| self.revisits && !fetched.raw_body.is_empty());
         let response_id = record::record_id();
         let is_revisit = original.is_some();
-        let block: &[&[u8]] = if is_revisit {
-            &[&head.bytes]
-        } else {
-            &[&head.bytes, body]
-        };
+        let mut block: Vec<&[u8]> = vec![&head.bytes];
+        if !is_revisit {
+            block.extend(&body);
+        }
         let mut header = Header::new(
             if is_revisit { "revisit" } else { "response" },
             &response_id,
@@ -290,10 +290,10 @@ impl WarcSink {
             .field("WARC-Payload-Digest", &record::digest_field(&payload))
             .field(
                 "WARC-Block-Digest",
-                &record::digest_field(&record::sha1(block)),
+                &record::digest_field(&record::sha1(&block)),
             );
         let length = block.iter().map(|part| part.len()).sum();
-        push_record(&mut self.buf, self.gzip, &header.finish(length), block);
+        push_record(&mut self.buf, self.gzip, &header.finish(length), &block);
 
         let request = record::request_head(fetched);
         let mut header = Header::new("request", &record::record_id(), &date);
@@ -317,7 +317,7 @@ impl WarcSink {
             &header.finish(request.len()),
             &[&request],
         );
-        (!is_revisit && !body.is_empty()).then(|| {
+        (!is_revisit && !fetched.raw_body.is_empty()).then(|| {
             (
                 payload,
                 Original {

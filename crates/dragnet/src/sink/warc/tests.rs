@@ -58,7 +58,7 @@ fn response_and_request_pairs_with_digests_gzip_and_plain() {
                 response.digests_match() && request.digests_match(),
                 "{name}"
             );
-            assert_eq!(response.payload(), &fetched.raw_body[..]);
+            assert_eq!(response.payload(), fetched.raw_body.to_vec());
             assert_eq!(
                 response.header("WARC-Target-URI"),
                 Some(source.url.as_str())
@@ -248,7 +248,7 @@ fn records_without_an_exchange_are_resources_and_failures_are_skipped() {
         read[1].header("Content-Type"),
         Some("text/html; charset=utf-8")
     );
-    assert_eq!(read[1].block, record.body.unwrap());
+    assert_eq!(read[1].block, record.body.unwrap().to_vec());
     assert!(read[1].digests_match());
 }
 

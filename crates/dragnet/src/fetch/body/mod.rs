@@ -1,19 +1,19 @@
-//! The one path every body goes through: read with a size cap and a deadline, then decode
-//! the content encoding with a cap on the decoded size (so a decompression bomb ends as a
-//! counted `body_too_large`, not as exhausted memory).
-//!
-//! Reading is async and cheap; decoding is CPU work and runs on the rayon pool, called from
-//! [`crate::process`].
+//! The one path every body goes through: read with a size cap and a deadline, within the
+//! fetcher's memory budget, keeping the pieces as they arrive ([`Body`]); then decode the
+//! content encoding with a cap on the decoded size ([`decode_body`], on the CPU pool).
 
-use std::io::Read;
+mod decode;
+mod pieces;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use flate2::read::{DeflateDecoder, MultiGzDecoder, ZlibDecoder};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use url::Url;
+
+pub use decode::{DecodeError, decode_body};
+pub use pieces::Body;
 
 use super::failure::{FailureKind, FetchFailure, by_deadline};
 
@@ -25,7 +25,7 @@ use super::failure::{FailureKind, FetchFailure, by_deadline};
 pub const BODY_MEMORY: u64 = 16 * 1024 * 1024;
 /// The budget is counted in these units (tokio's semaphore counts `u32` permits at a time).
 const UNIT: u64 = 1024;
-/// What a body of unknown length reserves (and its buffer starts at) before reading.
+/// What a body of unknown length reserves before reading.
 const UNKNOWN_LENGTH_GUESS: u64 = 64 * 1024;
 
 /// The memory budget for bodies ([`BODY_MEMORY`]), shared by every clone of a `Fetcher`.
@@ -35,8 +35,10 @@ const UNKNOWN_LENGTH_GUESS: u64 = 64 * 1024;
 /// holder can finish and give its share back, and no set of half-read bodies can block
 /// each other. A body longer than it declared, or of unknown length, takes more only when
 /// it is free and otherwise goes over the budget by that much (bounded by the size cap).
-/// The reservation travels with the body's bytes and is given back when the last copy of
-/// them is dropped (after the sinks wrote the page).
+/// The reservation travels with the body ([`Body`]) and is given back when its last clone
+/// is dropped (after the sinks wrote the page). It counts the body's bytes, not the
+/// client's read buffers the pieces sit in: a connection's last buffer may hold more than
+/// its last body used, until the next response on that connection fills it.
 #[derive(Clone, Debug)]
 pub(crate) struct BodyBudget {
     permits: Arc<Semaphore>,
@@ -100,18 +102,6 @@ impl BodyBudget {
     }
 }
 
-/// A body's bytes with the share of the budget they hold: given back on drop.
-struct Held {
-    bytes: Vec<u8>,
-    _permit: OwnedSemaphorePermit,
-}
-
-impl AsRef<[u8]> for Held {
-    fn as_ref(&self) -> &[u8] {
-        &self.bytes
-    }
-}
-
 /// What to do with a body longer than the cap.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Overflow {
@@ -126,7 +116,7 @@ pub(crate) enum Overflow {
 #[derive(Debug)]
 pub(crate) struct ReadBody {
     /// The bytes as received (still content-encoded).
-    pub(crate) bytes: Bytes,
+    pub(crate) body: Body,
     /// Time spent waiting for room in the memory budget before reading: not the server's.
     pub(crate) waited: Duration,
 }
@@ -159,171 +149,80 @@ pub(crate) async fn read_body(
         waited = asked.elapsed();
     }
     let deadline = deadline + waited;
-    // Invariant: the capacity is at most `max_bytes`, itself a body size that fits in memory.
-    let mut body = Vec::with_capacity(usize::try_from(expected).unwrap_or(usize::MAX));
-    while (body.len() as u64) < max_bytes || overflow == Overflow::Fail {
+    let mut chunks = Vec::new();
+    let mut len: u64 = 0;
+    while len < max_bytes || overflow == Overflow::Fail {
         let next = by_deadline(deadline, response.chunk(), "body not finished in time", url);
-        let Some(chunk) = next.await? else { break };
-        let len = (body.len() + chunk.len()) as u64;
-        if overflow == Overflow::Fail && len > max_bytes {
-            return Err(too_large(format!(
-                "body is over the {max_bytes} byte limit"
-            )));
+        let Some(mut chunk) = next.await? else { break };
+        let total = len + chunk.len() as u64;
+        if total > max_bytes {
+            if overflow == Overflow::Fail {
+                return Err(too_large(format!(
+                    "body is over the {max_bytes} byte limit"
+                )));
+            }
+            // Lossless: what is left under the cap is less than this chunk's usize length.
+            chunk.truncate((max_bytes - len) as usize);
         }
         if let Some(budget) = budget {
-            budget.try_grow(&mut permit, len.min(max_bytes));
+            budget.try_grow(&mut permit, total.min(max_bytes));
         }
-        body.extend_from_slice(&chunk);
-    }
-    body.truncate(usize::try_from(max_bytes).unwrap_or(usize::MAX));
-    // A body of unknown length grew by doubling; give the slack back.
-    if body.capacity() - body.len() > body.len() / 8 {
-        body.shrink_to_fit();
+        len += chunk.len() as u64;
+        chunks.push(chunk);
     }
     if let Some(budget) = budget {
-        budget.trim(&mut permit, body.len() as u64);
+        budget.trim(&mut permit, len);
     }
-    let bytes = match permit {
-        Some(permit) => Bytes::from_owner(Held {
-            bytes: body,
-            _permit: permit,
-        }),
-        None => Bytes::from(body),
-    };
-    Ok(ReadBody { bytes, waited })
-}
-
-/// Why a body could not be decoded.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DecodeError {
-    /// `BodyTooLarge` or `Decode`.
-    pub kind: FailureKind,
-    /// Detail.
-    pub message: String,
-}
-
-/// Undoes the Content-Encoding (gzip, deflate, identity), producing at most `max_bytes`.
-///
-/// # Errors
-/// `BodyTooLarge` when the decoded body would exceed `max_bytes`, `Decode` when the bytes are
-/// not valid for the encoding or the encoding is one we never asked for.
-pub fn decode_body(
-    raw: Bytes,
-    content_encoding: Option<&str>,
-    max_bytes: u64,
-) -> Result<Bytes, DecodeError> {
-    let encodings: Vec<String> = content_encoding
-        .unwrap_or("")
-        .split(',')
-        .map(|e| e.trim().to_ascii_lowercase())
-        .filter(|e| !e.is_empty() && e != "identity")
-        .collect();
-    let mut body = raw;
-    // Encodings are listed in the order they were applied: undo them from the last.
-    for encoding in encodings.iter().rev() {
-        body = match encoding.as_str() {
-            "gzip" | "x-gzip" => read_all(MultiGzDecoder::new(&body[..]), max_bytes, encoding)?,
-            "deflate" => {
-                // "deflate" is meant to be zlib-wrapped, but some servers send raw deflate.
-                read_all(ZlibDecoder::new(&body[..]), max_bytes, encoding)
-                    .or_else(|_| read_all(DeflateDecoder::new(&body[..]), max_bytes, encoding))?
-            }
-            other => {
-                return Err(DecodeError {
-                    kind: FailureKind::Decode,
-                    message: format!("unsupported content encoding {other:?}"),
-                });
-            }
-        };
-    }
-    if body.len() as u64 > max_bytes {
-        return Err(too_large(max_bytes));
-    }
-    Ok(body)
-}
-
-fn read_all(decoder: impl Read, max_bytes: u64, encoding: &str) -> Result<Bytes, DecodeError> {
-    let mut out = Vec::new();
-    decoder
-        .take(max_bytes + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| DecodeError {
-            kind: FailureKind::Decode,
-            message: format!("invalid {encoding} body: {e}"),
-        })?;
-    if out.len() as u64 > max_bytes {
-        return Err(too_large(max_bytes));
-    }
-    Ok(Bytes::from(out))
-}
-
-fn too_large(max_bytes: u64) -> DecodeError {
-    DecodeError {
-        kind: FailureKind::BodyTooLarge,
-        message: format!("decoded body is over the {max_bytes} byte limit"),
-    }
+    Ok(ReadBody {
+        body: Body::held(chunks, permit),
+        waited,
+    })
 }
 
 #[cfg(test)]
 mod tests {
-    use std::io::Write;
-
-    use flate2::Compression;
-    use flate2::write::{GzEncoder, ZlibEncoder};
-
     use super::*;
-
-    fn gzip(data: &[u8]) -> Bytes {
-        let mut enc = GzEncoder::new(Vec::new(), Compression::best());
-        enc.write_all(data).unwrap();
-        Bytes::from(enc.finish().unwrap())
-    }
-
-    #[test]
-    fn identity_passes_through() {
-        let body = decode_body(Bytes::from_static(b"hello"), None, 10).unwrap();
-        assert_eq!(&body[..], b"hello");
-        let body = decode_body(Bytes::from_static(b"hello"), Some("identity"), 10).unwrap();
-        assert_eq!(&body[..], b"hello");
-    }
-
-    #[test]
-    fn gzip_and_deflate_are_decoded() {
-        assert_eq!(
-            &decode_body(gzip(b"page"), Some("gzip"), 100).unwrap()[..],
-            b"page"
-        );
-        let mut enc = ZlibEncoder::new(Vec::new(), Compression::fast());
-        enc.write_all(b"zlib page").unwrap();
-        let zlib = Bytes::from(enc.finish().unwrap());
-        assert_eq!(
-            &decode_body(zlib, Some("Deflate"), 100).unwrap()[..],
-            b"zlib page"
-        );
-    }
-
-    #[test]
-    fn a_decompression_bomb_is_cut_at_the_limit() {
-        let bomb = gzip(&vec![0u8; 10 * 1024 * 1024]);
-        assert!(
-            bomb.len() < 100_000,
-            "the bomb is small on the wire: {}",
-            bomb.len()
-        );
-        let err = decode_body(bomb, Some("gzip"), 1024 * 1024).unwrap_err();
-        assert_eq!(err.kind, FailureKind::BodyTooLarge);
-    }
-
-    #[test]
-    fn garbage_and_unknown_encodings_fail_cleanly() {
-        let err = decode_body(Bytes::from_static(b"not gzip"), Some("gzip"), 100).unwrap_err();
-        assert_eq!(err.kind, FailureKind::Decode);
-        let err = decode_body(Bytes::from_static(b"x"), Some("br"), 100).unwrap_err();
-        assert_eq!(err.kind, FailureKind::Decode);
-    }
 
     fn response(len: usize) -> reqwest::Response {
         reqwest::Response::from(http::Response::new(vec![7u8; len]))
+    }
+
+    /// A response whose body arrives as `pieces`.
+    fn in_pieces(pieces: &[&'static [u8]]) -> reqwest::Response {
+        let stream = futures_util::stream::iter(
+            pieces
+                .iter()
+                .map(|p| Ok::<_, std::io::Error>(bytes::Bytes::from_static(p)))
+                .collect::<Vec<_>>(),
+        );
+        reqwest::Response::from(http::Response::new(reqwest::Body::wrap_stream(stream)))
+    }
+
+    #[tokio::test]
+    async fn pieces_are_kept_as_they_came_and_a_kept_prefix_is_cut_inside_one() {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let url = Url::parse("http://example.test/robots.txt").unwrap();
+        let parts: &[&[u8]] = &[b"User-agent: *\n", b"Disallow: /a\n", b"Disallow: /b\n"];
+        let whole = read_body(in_pieces(parts), 100, Overflow::Fail, deadline, None, &url)
+            .await
+            .unwrap();
+        assert_eq!(whole.body.chunks().count(), 3);
+        assert_eq!(whole.body, *parts.concat().as_slice());
+        let cut = read_body(
+            in_pieces(parts),
+            20,
+            Overflow::KeepPrefix,
+            deadline,
+            None,
+            &url,
+        )
+        .await
+        .unwrap();
+        assert_eq!(cut.body, *b"User-agent: *\nDisall".as_slice());
+        let failed = read_body(in_pieces(parts), 20, Overflow::Fail, deadline, None, &url)
+            .await
+            .unwrap_err();
+        assert_eq!(failed.kind, FailureKind::BodyTooLarge);
     }
 
     /// Reads a `len`-byte body within `budget`, capped at `max`.
@@ -344,13 +243,13 @@ mod tests {
         let first = read_within(&budget, 60 * 1024, 1 << 20, Overflow::Fail)
             .await
             .unwrap();
-        assert_eq!(first.bytes.len(), 60 * 1024);
+        assert_eq!(first.body.len(), 60 * 1024);
         assert_eq!(budget.free_bytes(), 40 * 1024);
 
         // A second body of the same size does not fit: it waits, unread, for the first.
         let second = read_within(&budget, 60 * 1024, 1 << 20, Overflow::Fail);
         tokio::pin!(second);
-        let copy = first.bytes.clone();
+        let copy = first.body.clone();
         drop(first);
         assert!(
             tokio::time::timeout(Duration::from_millis(50), &mut second)
@@ -360,7 +259,7 @@ mod tests {
         );
         drop(copy);
         let second = second.await.unwrap();
-        assert!(second.bytes.iter().all(|&b| b == 7));
+        assert!(second.body.to_vec().iter().all(|&b| b == 7));
         assert_eq!(budget.free_bytes(), 40 * 1024);
         drop(second);
         assert_eq!(budget.free_bytes(), 100 * 1024);
@@ -372,7 +271,7 @@ mod tests {
         let read = read_within(&budget, 40 * 1024, 1 << 20, Overflow::Fail)
             .await
             .unwrap();
-        assert_eq!(read.bytes.len(), 40 * 1024);
+        assert_eq!(read.body.len(), 40 * 1024);
         assert_eq!(budget.free_bytes(), 0);
         drop(read);
         assert_eq!(budget.free_bytes(), 16 * 1024);
@@ -390,7 +289,7 @@ mod tests {
         let prefix = read_within(&budget, 60 * 1024, 10 * 1024, Overflow::KeepPrefix)
             .await
             .unwrap();
-        assert_eq!(prefix.bytes.len(), 10 * 1024);
+        assert_eq!(prefix.body.len(), 10 * 1024);
         assert_eq!(budget.free_bytes(), 90 * 1024);
     }
 
@@ -411,11 +310,5 @@ mod tests {
         drop(held);
         drop(other);
         assert_eq!(budget.free_bytes(), 8 * 1024);
-    }
-
-    #[test]
-    fn an_identity_body_over_the_limit_fails() {
-        let err = decode_body(Bytes::from(vec![1u8; 11]), None, 10).unwrap_err();
-        assert_eq!(err.kind, FailureKind::BodyTooLarge);
     }
 }
