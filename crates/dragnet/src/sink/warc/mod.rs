@@ -224,7 +224,7 @@ impl WarcSink {
         let date = record::warc_date(page.fetched_at);
         let Some(fetched) = page.exchange.as_deref() else {
             if let Some(body) = &page.body {
-                let body: Vec<&[u8]> = body.chunks().collect();
+                let pieces: Vec<&[u8]> = body.chunks().collect();
                 let uri = page.final_url.as_ref().unwrap_or(&page.url).as_str();
                 let mut header = Header::new("resource", &record::record_id(), &date);
                 header
@@ -238,10 +238,10 @@ impl WarcSink {
                     )
                     .field(
                         "WARC-Block-Digest",
-                        &record::digest_field(&record::sha1(&body)),
+                        &record::digest_field(&record::sha1(&pieces)),
                     );
-                let header = header.finish(body.iter().map(|part| part.len()).sum());
-                push_record(&mut self.buf, self.gzip, &header, &body);
+                let header = header.finish(body.len());
+                push_record(&mut self.buf, self.gzip, &header, &pieces);
             }
             return None;
         };
