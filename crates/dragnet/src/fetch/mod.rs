@@ -8,6 +8,7 @@ use body::{BodyBudget, Overflow};
 mod failure;
 mod resolve;
 pub mod retry;
+mod tls;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -124,6 +125,8 @@ pub struct Fetcher {
     allow_private: bool,
     /// Bodies in memory at once, shared by every clone (robots.txt, sitemaps).
     budget: BodyBudget,
+    /// The system's roots, read before the first https request.
+    tls: Arc<tls::LazyRoots>,
 }
 
 impl Fetcher {
@@ -137,6 +140,13 @@ impl Fetcher {
         // reqwest is built without a default crypto provider (no C toolchain needed for
         // aws-lc); install ring once. A second call finds one installed, which is fine.
         let _ = rustls::crypto::ring::default_provider().install_default();
+        let provider = rustls::crypto::CryptoProvider::get_default()
+            .cloned()
+            .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()));
+        let tls = Arc::new(tls::LazyRoots::new(provider));
+        let tls_config = tls
+            .client_config()
+            .map_err(|e| Error::Config(format!("TLS setup: {e}")))?;
         let mut headers = HeaderMap::new();
         headers.insert(ACCEPT, HeaderValue::from_static(ACCEPT_VALUE));
         headers.insert(
@@ -151,6 +161,7 @@ impl Fetcher {
         })?;
         headers.insert(http::header::USER_AGENT, user_agent);
         let mut builder = reqwest::Client::builder()
+            .use_preconfigured_tls(tls_config)
             .default_headers(headers.clone())
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(config.connect_timeout)
@@ -177,6 +188,7 @@ impl Fetcher {
             truncate: false,
             default_headers: headers,
             budget: BodyBudget::new(body::BODY_MEMORY),
+            tls,
         })
     }
 
@@ -289,6 +301,9 @@ impl Fetcher {
         if deadline <= Instant::now() {
             return Err(FetchFailure::new(FailureKind::Timeout, "no time left", url));
         }
+        if url.scheme() == "https" {
+            self.tls.warm().await;
+        }
         // The deadline is kept here rather than by reqwest (whose timeout would also run
         // while the body waits for room in the memory budget, which is not the server's time).
         let request = self.client.get(url.clone());
@@ -377,4 +392,15 @@ enum Hop {
         budget_wait: Duration,
     },
     Redirect(Url),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn building_a_fetcher_reads_no_certificate_roots() {
+        let fetcher = Fetcher::new(&Config::new(Vec::new())).unwrap();
+        assert!(!fetcher.tls.is_loaded());
+    }
 }
