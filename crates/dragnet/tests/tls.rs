@@ -51,7 +51,8 @@ async fn an_https_server_no_root_vouches_for_is_refused() {
     let fetcher = Fetcher::new(&config).unwrap();
     let url = Url::parse(&format!("https://127.0.0.1:{port}/page")).unwrap();
     let failure = fetcher.fetch(&url, &FollowAll).await.unwrap_err();
-    assert_eq!(failure.kind, FailureKind::Connect, "{failure}");
+    assert_eq!(failure.kind, FailureKind::Tls, "{failure}");
+    assert!(!failure.kind.is_retryable());
     assert!(
         failure.message.contains("certificate"),
         "the reason names the certificate: {failure}"

@@ -14,8 +14,12 @@ pub enum FailureKind {
     Status(u16),
     /// The request or body took longer than the time limit.
     Timeout,
-    /// The connection could not be made (refused, DNS, TLS).
+    /// The connection could not be made (refused, DNS, reset).
     Connect,
+    /// The TLS handshake failed: the server's certificate was refused (unknown issuer,
+    /// wrong name, expired, or no roots on this machine) or the server refused ours. Not
+    /// retried: a certificate does not change between attempts.
+    Tls,
     /// The connection broke while the body was being read.
     BodyInterrupted,
     /// The body, after decompression, was larger than the limit.
@@ -62,6 +66,7 @@ impl FailureKind {
             Self::Status(_) => "http_status",
             Self::Timeout => "timeout",
             Self::Connect => "connect",
+            Self::Tls => "tls",
             Self::BodyInterrupted => "body_interrupted",
             Self::BodyTooLarge => "body_too_large",
             Self::Decode => "decode",
@@ -157,11 +162,37 @@ impl FetchFailure {
         }
         let kind = if message.contains(super::resolve::PRIVATE_ADDRESS_MESSAGE) {
             FailureKind::PrivateAddress
+        } else if is_tls(error) {
+            FailureKind::Tls
         } else {
             kind
         };
         Self::new(kind, message, url)
     }
+}
+
+/// Whether rustls reported the error (a refused certificate or a failed handshake), not
+/// the network under it.
+fn is_tls(error: &reqwest::Error) -> bool {
+    let mut source = std::error::Error::source(error);
+    while let Some(mut cause) = source {
+        // The connector nests the rustls error in io::Errors, whose `source` skips the error
+        // they wrap: look inside them.
+        loop {
+            if cause.is::<rustls::Error>() {
+                return true;
+            }
+            match cause
+                .downcast_ref::<std::io::Error>()
+                .and_then(std::io::Error::get_ref)
+            {
+                Some(inner) => cause = inner,
+                None => break,
+            }
+        }
+        source = cause.source();
+    }
+    false
 }
 
 impl fmt::Display for FetchFailure {
