@@ -135,7 +135,8 @@ impl Fetcher {
     /// memory budget for bodies ([`body::BODY_MEMORY`]).
     ///
     /// # Errors
-    /// [`Error::Client`] when the TLS setup or client cannot be built.
+    /// [`Error::Client`] when the client cannot be built; [`Error::Config`] when the TLS
+    /// configuration cannot (an installed crypto provider without TLS 1.2 or 1.3 suites).
     pub fn new(config: &Config) -> Result<Self, Error> {
         // reqwest is built without a default crypto provider (no C toolchain needed for
         // aws-lc); install ring once. A second call finds one installed, which is fine.
