@@ -154,15 +154,17 @@ impl FetchFailure {
             FailureKind::Other
         };
         let mut message = error.to_string();
+        let mut tls = false;
         let mut source = std::error::Error::source(error);
         while let Some(cause) = source {
             message.push_str(": ");
             message.push_str(&cause.to_string());
+            tls |= is_rustls(cause);
             source = cause.source();
         }
         let kind = if message.contains(super::resolve::PRIVATE_ADDRESS_MESSAGE) {
             FailureKind::PrivateAddress
-        } else if is_tls(error) {
+        } else if tls {
             FailureKind::Tls
         } else {
             kind
@@ -171,28 +173,22 @@ impl FetchFailure {
     }
 }
 
-/// Whether rustls reported the error (a refused certificate or a failed handshake), not
-/// the network under it.
-fn is_tls(error: &reqwest::Error) -> bool {
-    let mut source = std::error::Error::source(error);
-    while let Some(mut cause) = source {
-        // The connector nests the rustls error in io::Errors, whose `source` skips the error
-        // they wrap: look inside them.
-        loop {
-            if cause.is::<rustls::Error>() {
-                return true;
-            }
-            match cause
-                .downcast_ref::<std::io::Error>()
-                .and_then(std::io::Error::get_ref)
-            {
-                Some(inner) => cause = inner,
-                None => break,
-            }
+/// Whether `cause` is rustls's error (a refused certificate or a failed handshake), not
+/// the network under it. The connector nests it in io::Errors, whose `source` skips the
+/// error they wrap: look inside them.
+fn is_rustls(mut cause: &(dyn std::error::Error + 'static)) -> bool {
+    loop {
+        if cause.is::<rustls::Error>() {
+            return true;
         }
-        source = cause.source();
+        match cause
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+        {
+            Some(inner) => cause = inner,
+            None => return false,
+        }
     }
-    false
 }
 
 impl fmt::Display for FetchFailure {

@@ -200,29 +200,32 @@ mod tests {
 
     #[tokio::test]
     async fn pieces_are_kept_as_they_came_and_a_kept_prefix_is_cut_inside_one() {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let url = Url::parse("http://example.test/robots.txt").unwrap();
         let parts: &[&[u8]] = &[b"User-agent: *\n", b"Disallow: /a\n", b"Disallow: /b\n"];
-        let whole = read_body(in_pieces(parts), 100, Overflow::Fail, deadline, None, &url)
+        let whole = read(in_pieces(parts), 100, Overflow::Fail, None)
             .await
             .unwrap();
         assert_eq!(whole.body.chunks().count(), 3);
         assert_eq!(whole.body, *parts.concat().as_slice());
-        let cut = read_body(
-            in_pieces(parts),
-            20,
-            Overflow::KeepPrefix,
-            deadline,
-            None,
-            &url,
-        )
-        .await
-        .unwrap();
+        let cut = read(in_pieces(parts), 20, Overflow::KeepPrefix, None)
+            .await
+            .unwrap();
         assert_eq!(cut.body, *b"User-agent: *\nDisall".as_slice());
-        let failed = read_body(in_pieces(parts), 20, Overflow::Fail, deadline, None, &url)
+        let failed = read(in_pieces(parts), 20, Overflow::Fail, None)
             .await
             .unwrap_err();
         assert_eq!(failed.kind, FailureKind::BodyTooLarge);
+    }
+
+    /// Reads `response`'s body, capped at `max`, within `budget` if given.
+    async fn read(
+        response: reqwest::Response,
+        max: u64,
+        overflow: Overflow,
+        budget: Option<&BodyBudget>,
+    ) -> Result<ReadBody, FetchFailure> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let url = Url::parse("http://example.test/page").unwrap();
+        read_body(response, max, overflow, deadline, budget, &url).await
     }
 
     /// Reads a `len`-byte body within `budget`, capped at `max`.
@@ -232,9 +235,7 @@ mod tests {
         max: u64,
         overflow: Overflow,
     ) -> Result<ReadBody, FetchFailure> {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let url = Url::parse("http://example.test/page").unwrap();
-        read_body(response(len), max, overflow, deadline, Some(budget), &url).await
+        read(response(len), max, overflow, Some(budget)).await
     }
 
     #[tokio::test]

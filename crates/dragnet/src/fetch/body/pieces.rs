@@ -30,8 +30,8 @@ const SLICES_PER_WRITE: usize = 64;
 
 impl Body {
     /// `chunks` in order, holding `permit` (the budget share) for as long as they live.
-    pub(crate) fn held(chunks: Vec<Bytes>, permit: Option<OwnedSemaphorePermit>) -> Self {
-        let chunks: Vec<Bytes> = chunks.into_iter().filter(|c| !c.is_empty()).collect();
+    pub(crate) fn held(mut chunks: Vec<Bytes>, permit: Option<OwnedSemaphorePermit>) -> Self {
+        chunks.retain(|c| !c.is_empty());
         let len = chunks.iter().map(Bytes::len).sum();
         Self(Arc::new(Pieces {
             chunks,
