@@ -51,18 +51,55 @@ stop_site() {
     fi
 }
 
+# site_ticks: CPU the test site has used so far (user + system, in clock ticks), so a row can
+# show what each tool cost the server on the same cores.
+site_ticks() {
+    [ -n "$SITE_PID" ] && [ -r "/proc/$SITE_PID/stat" ] || { echo 0; return; }
+    # Fields after the ")" that ends the command name: utime and stime are the 12th and 13th.
+    sed 's/.*) //' "/proc/$SITE_PID/stat" | awk '{ print $12 + $13 }'
+}
+
+# timed FILE COMMAND...: runs the command (stdout dropped, stderr to $WORK/cmd.err) and writes
+# "wall user sys max_rss_kb" to FILE (seconds); returns the command's status. GNU time prints
+# hundredths of a second, too coarse for jobs that take 0.04 s, so where there is a python3 it
+# takes the wall clock and wait4's CPU times (microseconds) around GNU time, which still gives
+# the peak RSS: measured from python's own child, that would include python's image, which
+# the child holds until it execs.
+timed() {
+    local file=$1
+    shift
+    if command -v python3 >/dev/null 2>&1; then
+        python3 -c '
+import os, subprocess, sys, time
+out, cmd = sys.argv[1], sys.argv[2:]
+start = time.perf_counter()
+child = subprocess.Popen(["/usr/bin/time", "-f", "%M", "-o", out + ".rss"] + cmd, stdin=subprocess.DEVNULL)
+_, status, usage = os.wait4(child.pid, 0)
+wall = time.perf_counter() - start
+child.returncode = os.waitstatus_to_exitcode(status)
+with open(out + ".rss") as f:
+    rss = f.read().split()[-1]
+with open(out, "w") as f:
+    f.write(f"{wall:.4f} {usage.ru_utime:.4f} {usage.ru_stime:.4f} {rss}\n")
+sys.exit(child.returncode)
+' "$file" "$@" >/dev/null 2>"$WORK/cmd.err"
+    else
+        /usr/bin/time -f "%e %U %S %M" -o "$file" "$@" >/dev/null 2>"$WORK/cmd.err"
+    fi
+}
+
 # measure OUTDIR COMMAND...: runs the command with OUTDIR emptied first; prints
 # "wall cpu rss_mb files" where files counts what landed in OUTDIR (pages.jsonl excluded).
 measure() {
     local out=$1
     shift
     rm -rf "$out" && mkdir -p "$out"
-    if ! /usr/bin/time -f "%e %U %S %M" -o "$WORK/time" "$@" >/dev/null 2>"$WORK/cmd.err"; then
+    if ! timed "$WORK/time" "$@"; then
         echo "command failed: $* ($(tail -n 3 "$WORK/cmd.err"))" >&2
     fi
     local files
     files=$(find "$out" -type f ! -name pages.jsonl | wc -l)
-    awk -v files="$files" '{ printf "%.3f %.2f %.1f %d\n", $1, $2 + $3, $4 / 1024, files }' "$WORK/time"
+    awk -v files="$files" '{ printf "%.3f %.3f %.1f %d\n", $1, $2 + $3, $4 / 1024, files }' "$WORK/time"
 }
 
 # repeat RUNS OUTDIR COMMAND...: median wall, median CPU, max RSS, min files over RUNS runs.
@@ -73,6 +110,6 @@ repeat() {
         { wall[NR] = $1; cpu[NR] = $2; if ($3 > rss) rss = $3; if (NR == 1 || $4 < files) files = $4 }
         END {
             n = asort(cpu, c)
-            printf "%.2f %.2f %.0f %d\n", wall[int((NR + 1) / 2)], c[int((n + 1) / 2)], rss, files
+            printf "%.3f %.3f %.0f %d\n", wall[int((NR + 1) / 2)], c[int((n + 1) / 2)], rss, files
         }'
 }
