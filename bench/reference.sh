@@ -86,7 +86,7 @@ hash_floor() {
     [ -n "$rate" ] || return 0
     hash=$(awk -v b="$bytes" -v r="$rate" 'BEGIN { printf "%.3f", b / r }')
     echo
-    echo "sha256 of the same $((bytes / 1000000)) MB at openssl's speed here ($(awk -v r="$rate" 'BEGIN { printf "%.2f", r / 1e9 }') GB/s): $hash s CPU"
+    echo "sha256 of the same $(awk -v b="$bytes" 'BEGIN { printf "%.0f", b / 1e6 }') MB at openssl's speed here ($(awk -v r="$rate" 'BEGIN { printf "%.2f", r / 1e9 }') GB/s): $hash s CPU"
     if [ -n "$CURL_WORK0" ]; then
         awk -v w="$CURL_WORK0" -v h="$hash" -v n="$(nproc)" -v c="$CURL_WALL0" 'BEGIN {
             printf "Least wall time for curl'"'"'s work plus that hash on %d cores: (%.3f + %.3f) / %d = %.3f s (curl'"'"'s best: %.3f s)\n", n, w, h, n, (w + h) / n, c }'
