@@ -238,7 +238,8 @@ mod tests {
         read(response(len), max, overflow, Some(budget)).await
     }
 
-    #[tokio::test]
+    // Paused clock: the 50 ms the second read is given passes on virtual time, at once.
+    #[tokio::test(start_paused = true)]
     async fn a_body_holds_its_share_of_the_budget_until_its_last_copy_is_dropped() {
         let budget = BodyBudget::new(100 * 1024);
         let first = read_within(&budget, 60 * 1024, 1 << 20, Overflow::Fail)
