@@ -39,6 +39,7 @@ mod countries;
 mod countries_names;
 mod country_page;
 mod faults;
+pub mod limits;
 mod manifest;
 mod real;
 mod request_log;
