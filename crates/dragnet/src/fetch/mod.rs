@@ -1,6 +1,7 @@
 //! The fetch stage: one attempt at a URL, following redirects, with every body read capped.
 //! Retrying is the pipeline's job (it owns the politeness gate that a retry must pass again).
 
+mod address;
 mod attempts;
 pub mod body;
 pub use body::Body;
@@ -20,10 +21,10 @@ use http::{HeaderMap, HeaderValue};
 use tokio::time::Instant;
 use url::Url;
 
+pub use address::is_private;
 pub use attempts::{Attempted, Retrier, RetryPolicy, fetch_with_retries};
 use failure::by_deadline;
 pub use failure::{FailureKind, FetchFailure};
-pub use resolve::is_private;
 
 use crate::config::Config;
 use crate::error::Error;
@@ -122,7 +123,8 @@ pub struct Fetcher {
     /// What every request carries (User-Agent, Accept, Accept-Encoding), for archives.
     default_headers: HeaderMap,
     max_redirects: u32,
-    allow_private: bool,
+    /// Refuses what the web sends toward private addresses (what the user typed is trusted).
+    address_guard: resolve::AddressGuard,
     /// Bodies in memory at once, shared by every clone (robots.txt, sitemaps).
     budget: BodyBudget,
     /// The system's roots, read before the first https request.
@@ -161,6 +163,7 @@ impl Fetcher {
             ))
         })?;
         headers.insert(http::header::USER_AGENT, user_agent);
+        let guard = resolve::AddressGuard::new(config, Arc::new(resolve::SystemLookup));
         let mut builder = reqwest::Client::builder()
             .use_preconfigured_tls(tls_config)
             .default_headers(headers.clone())
@@ -173,9 +176,7 @@ impl Fetcher {
             )
             .pool_idle_timeout(Duration::from_secs(60))
             .tcp_nodelay(true)
-            .dns_resolver(Arc::new(resolve::GuardedResolver {
-                allow_private: config.allow_private,
-            }));
+            .dns_resolver(Arc::new(guard.resolver()));
         for (host, addr) in &config.resolve {
             builder = builder.resolve(host, *addr);
         }
@@ -185,7 +186,7 @@ impl Fetcher {
             timeout: config.timeout,
             max_body: config.max_body,
             max_redirects: config.max_redirects,
-            allow_private: config.allow_private,
+            address_guard: guard,
             truncate: false,
             default_headers: headers,
             budget: BodyBudget::new(body::BODY_MEMORY),
@@ -297,8 +298,10 @@ impl Fetcher {
                 url,
             ));
         }
-        resolve::check_literal(url, self.allow_private)
-            .map_err(|message| FetchFailure::new(FailureKind::PrivateAddress, message, url))?;
+        self.address_guard
+            .check(url)
+            .await
+            .map_err(|(kind, message)| FetchFailure::new(kind, message, url))?;
         if deadline <= Instant::now() {
             return Err(FetchFailure::new(FailureKind::Timeout, "no time left", url));
         }
