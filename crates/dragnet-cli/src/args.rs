@@ -4,9 +4,28 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+/// What `dragnet --help` says about exit codes, for scripts.
+const EXIT_CODES: &str = "\
+Exit codes:
+  0    the crawl ran (URLs that failed are counted in the summary and the pages log)
+  1    not a single page could be fetched: every URL tried failed (e.g. every seed)
+  2    bad arguments, or an output that cannot be written (one line on stderr says which)
+  130  interrupted (Ctrl-C); a job folder can be resumed with `dragnet resume DIR`
+
+Addresses: the URLs you type (seeds, --input lists, --sitemap URLs, --resolve entries) may be
+private or loopback, and so may every URL on the same host and port as one of them. Links,
+redirects and sitemap entries leading to any other private, loopback or link-local address
+are refused (`private_address` in the pages log) unless --allow-private is given.";
+
 /// dragnet: a web crawler and scraper. Fetches concurrently, parses on every core.
 #[derive(Debug, Parser)]
-#[command(name = "dragnet", version, about, propagate_version = true)]
+#[command(
+    name = "dragnet",
+    version,
+    about,
+    propagate_version = true,
+    after_long_help = EXIT_CODES
+)]
 pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) command: Command,
@@ -255,7 +274,8 @@ pub(crate) struct Knobs {
     /// Stop after this many pages.
     #[arg(long, value_name = "N")]
     pub(crate) max_pages: Option<u64>,
-    /// Allow private, loopback and link-local addresses (refused by default).
+    /// Allow links and redirects to private, loopback and link-local addresses (refused by
+    /// default, except on the hosts and ports of the URLs you typed).
     #[arg(long)]
     pub(crate) allow_private: bool,
     /// Resolve HOST:PORT to ADDR, like curl: --resolve example.com:443:127.0.0.2 (repeatable).

@@ -1,6 +1,7 @@
 //! The `dragnet` command. Parses arguments, builds a `dragnet::Config`, runs, reports.
-//! Exit codes: 0 when the crawl ran (per-URL failures are in the summary), 2 for fatal
-//! errors (bad arguments, unwritable output), 130 when interrupted.
+//! Exit codes: 0 when the crawl ran (per-URL failures are in the summary), 1 when not a
+//! single page could be fetched, 2 for fatal errors (bad arguments, unwritable output),
+//! 130 when interrupted (`args::EXIT_CODES` is the text `--help` shows).
 
 mod args;
 mod demo;

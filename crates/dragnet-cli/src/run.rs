@@ -50,11 +50,20 @@ impl Report {
             std::fs::write(path, json)
                 .with_context(|| format!("failed to write {}", path.display()))?;
         }
-        Ok(if summary.interrupted {
-            ExitCode::from(130)
-        } else {
-            ExitCode::SUCCESS
-        })
+        Ok(exit_code(summary))
+    }
+}
+
+/// 130 when interrupted; 1 when URLs were tried and not one page was fetched (every seed
+/// failed: a script should not go on as if it had pages); 0 otherwise, per-URL failures
+/// included. A run with nothing to do (a finished job resumed) is 0.
+pub(crate) fn exit_code(summary: &Summary) -> ExitCode {
+    if summary.interrupted {
+        ExitCode::from(130)
+    } else if summary.pages_ok == 0 && summary.pages_failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

@@ -96,14 +96,16 @@ async fn redirects_404s_loops_and_private_addresses_are_recorded_not_fatal() {
     assert_eq!(by_url(&urls[2])["error"], "http_404");
     assert_eq!(by_url(&urls[2])["attempts"], 1, "a 404 is not retried");
 
-    // Without --allow-private, loopback is refused: recorded, exit 0.
-    let (refused, output) = fetch_list(dir.path(), &list, "refused", &[]).await;
+    // Without --allow-private the typed list is still trusted (loopback included): the
+    // same outcome, nothing refused as private.
+    let (trusted, output) = fetch_list(dir.path(), &list, "trusted", &[]).await;
     assert_ok(&output);
-    let log = pages_log(&refused);
+    let trusted_log = pages_log(&trusted);
+    assert_eq!(trusted_log.len(), log.len());
     assert!(
-        log.iter().all(|l| l["error"] == "private_address"),
+        trusted_log.iter().all(|l| l["error"] != "private_address"),
         "{:?}",
-        failures(&log)
+        failures(&trusted_log)
     );
 }
 

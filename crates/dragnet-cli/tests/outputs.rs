@@ -70,7 +70,9 @@ async fn warc_and_items_in_one_run_of_the_reference_job() {
     );
 
     if !have("warcio", &["--help"]) {
-        eprintln!("skipping the warcio check: warcio is not installed (scripts/test installs it)");
+        dragnet::testing::missing_service(
+            "the warcio check: warcio is not installed (scripts/test installs it)",
+        );
         return;
     }
     let check = Command::new("warcio")
@@ -99,7 +101,9 @@ async fn items_go_to_a_postgresql_table() {
         "-Atc",
     ];
     if !have("psql", &[&admin[..], &["select 1"]].concat()) {
-        eprintln!("skipping: no PostgreSQL on 127.0.0.1:5432 (scripts/test sets one up)");
+        dragnet::testing::missing_service(
+            "the PostgreSQL items test: no PostgreSQL on 127.0.0.1:5432 (scripts/test sets one up)",
+        );
         return;
     }
     let database = format!("dragnet_cli_{}", std::process::id());

@@ -1,6 +1,7 @@
 //! Against a real PostgreSQL server on 127.0.0.1:5432 (trust auth, user `postgres`): each test
 //! makes its own database `dragnet_test_<random>` and drops it at the end. Without a server,
-//! each test prints one skip line and passes.
+//! each test prints one skip line and passes; under `scripts/test` (`DRAGNET_REQUIRE_SERVICES`)
+//! each fails.
 
 use std::collections::BTreeSet;
 use std::hash::{Hash, Hasher};
@@ -30,10 +31,16 @@ impl TestDb {
         let mut admin = match Client::connect(ADMIN, NoTls) {
             Ok(client) => client,
             Err(error) => {
+                let why = format!(
+                    "the PostgreSQL tests: no server at {ADMIN} ({error}); scripts/test sets one up"
+                );
+                // Fails every test under scripts/test (outside the Once, which a panic
+                // would poison); one skip line per test binary by hand.
+                if dragnet::testing::services_required() {
+                    dragnet::testing::missing_service(&why);
+                }
                 static SKIP: Once = Once::new();
-                SKIP.call_once(|| {
-                    println!("skipped the PostgreSQL tests: no server at {ADMIN} ({error})");
-                });
+                SKIP.call_once(|| dragnet::testing::missing_service(&why));
                 return None;
             }
         };

@@ -4,7 +4,8 @@
 //! [`RedisServer::shared`] gives the server named by `DRAGNET_TEST_REDIS` (`redis://...`), or
 //! starts one on a free port in a temporary directory, with persistence off, stopped when its
 //! last user drops it. When `redis-server` is not installed it prints one skip line and
-//! returns `None`, so a test can `let Some(server) = ... else { return };` and pass.
+//! returns `None`, so a test can `let Some(server) = ... else { return };` and pass; under
+//! `scripts/test` (`DRAGNET_REQUIRE_SERVICES` set) it fails the test instead.
 //! Every test should use its own job ([`unique_job`]); jobs never see each other.
 
 use std::net::TcpListener;
@@ -39,15 +40,13 @@ pub struct RedisServer {
     persistent: bool,
 }
 
-/// Prints the one line that tells a test was skipped, and why. Straight to the stderr handle:
-/// the test harness captures `eprintln!` of passing tests, and this line must be seen.
+/// Prints the one line that tells a test was skipped, and why; fails the test instead under
+/// `scripts/test` ([`dragnet::testing::REQUIRE_SERVICES_ENV`]).
 fn skip() {
-    use std::io::Write as _;
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED: redis-server is not installed; install it (scripts/test does) or set \
+    dragnet::testing::missing_service(&format!(
+        "redis-server is not installed; install it (scripts/test does) or set \
          {REDIS_URL_ENV}=redis://HOST:PORT to run the Redis tests"
-    );
+    ));
 }
 
 impl RedisServer {

@@ -40,6 +40,7 @@ pub mod scope;
 pub mod seed;
 pub mod sink;
 pub mod stats;
+pub mod testing;
 
 pub use config::Config;
 pub use dragnet_extract::{LinkSelector, Scope};

@@ -1,5 +1,7 @@
 //! Item files from the reference page, read back by the tools users read them with: Python's
-//! csv module, pandas and jq. A missing tool prints one skip line and that check passes.
+//! csv module, pandas and jq. A missing tool prints one skip line and that check passes;
+//! under `scripts/test` (`DRAGNET_REQUIRE_SERVICES`) a missing python3 or jq fails instead
+//! (scripts/test installs both), while pandas, which it does not install, stays optional.
 
 use std::path::Path;
 use std::process::Command;
@@ -70,7 +72,9 @@ print(len(rows), len({r['link'] for r in rows}))
 "#;
     match python(csv_check, &csv_path) {
         Some(out) => assert_eq!(out, "233 233", "python csv"),
-        None => println!("skipped the Python csv check: python3 not found"),
+        None => dragnet::testing::missing_service(
+            "the Python csv check: python3 not found (scripts/test installs it)",
+        ),
     }
     if has_python_module("pandas") {
         let pandas_check = r#"
@@ -107,6 +111,8 @@ print(frame.shape[0], list(frame.columns))
             );
             assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "233", "jq");
         }
-        Err(_) => println!("skipped the jq check: jq not found"),
+        Err(_) => dragnet::testing::missing_service(
+            "the jq check: jq not found (scripts/test installs it)",
+        ),
     }
 }

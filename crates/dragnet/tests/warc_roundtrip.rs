@@ -2,7 +2,7 @@
 //! site into a gzip and an uncompressed WARC at once, then read back by our reader and by
 //! Python's warcio (`warcio check -v`, `warcio index`, and every response payload's sha256
 //! against the site's manifest). Without python3 + warcio the warcio part prints one skip
-//! line and passes (`pip install warcio` installs it).
+//! line and passes (`pip install warcio` installs it); under `scripts/test` it fails.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -150,7 +150,7 @@ async fn reference_job_into_gzip_and_plain_warc_reads_back_in_warcio() {
 
     let warcio = warcio_available();
     if !warcio {
-        println!("skipped the warcio checks: python3 with warcio not found (pip install warcio)");
+        skip_warcio();
     }
     for path in [&gz, &plain] {
         // Our own reader: structure, digests, payloads.
@@ -190,7 +190,7 @@ fn revisit_dechunked_http2_and_resource_records_pass_warcio() {
     use std::sync::Arc;
 
     if !warcio_available() {
-        println!("skipped the warcio checks: python3 with warcio not found (pip install warcio)");
+        skip_warcio();
         return;
     }
     let change = |i: usize, f: &dyn Fn(&mut dragnet::fetch::Fetched)| {
@@ -315,6 +315,13 @@ async fn a_chunked_response_from_a_real_server_is_archived_dechunked() {
         let payloads = warcio_payloads(&path);
         assert_eq!(payloads.values().next(), Some(&sha256_hex(body.as_bytes())));
     } else {
-        println!("skipped the warcio checks: python3 with warcio not found (pip install warcio)");
+        skip_warcio();
     }
+}
+
+/// One skip line, or a failure under `scripts/test` (`DRAGNET_REQUIRE_SERVICES`).
+fn skip_warcio() {
+    dragnet::testing::missing_service(
+        "the warcio checks: python3 with warcio not found (pip install warcio)",
+    );
 }
