@@ -92,8 +92,10 @@ pub struct Config {
     pub max_retry_after: Duration,
     /// The User-Agent header.
     pub user_agent: String,
-    /// Fetch private, loopback and link-local addresses. Off by default so a crawl of the
-    /// public web cannot be steered into the local network.
+    /// Follow links and redirects to private, loopback and link-local addresses. Off by
+    /// default so a crawl of the public web cannot be steered into the local network. What
+    /// the user typed is trusted either way: the host and port of each seed, sitemap URL and
+    /// `resolve` entry may be private (see `fetch::resolve`).
     pub allow_private: bool,
     /// Fixed name resolution (`host` → address), like curl's `--resolve`.
     pub resolve: Vec<(String, SocketAddr)>,

@@ -145,6 +145,23 @@ async fn a_seed_origin_is_trusted_and_nothing_else() {
     }
 }
 
+/// Sitemap URLs the crawl is given are typed by the user too; the entries they list are not.
+#[tokio::test]
+async fn sitemap_urls_given_to_the_crawl_are_trusted() {
+    let mut config = Config::new(vec![url("http://example.com/")]);
+    config.sitemaps = vec![url("http://10.0.0.9:8080/sitemap.xml")];
+    let mut guard = AddressGuard::new(&config, FakeLookup::with(&[]));
+    guard.proxied = false;
+    assert_eq!(
+        refused(&guard, "http://10.0.0.9:8080/listed/page").await,
+        None
+    );
+    assert_eq!(
+        refused(&guard, "http://10.0.0.10:8080/listed/page").await,
+        Some(FailureKind::PrivateAddress)
+    );
+}
+
 /// `--resolve` entries are trusted for their own port; the name on another port is
 /// checked against the address the entry gives.
 #[tokio::test]
