@@ -79,14 +79,17 @@ async fn counting_listener(ip: &str) -> (SocketAddr, Arc<AtomicUsize>) {
 }
 
 /// The seed's site: `/` links to `/page2` and to every target, and to `/r/N`, which
-/// redirects to target N.
+/// redirects to target N; `/sitemap.xml` lists its own `/page2` and every target with
+/// `-sitemap` appended.
 async fn seed_site(targets: Vec<String>) -> SocketAddr {
     let listener = TcpListener::bind(("127.0.0.1", 0)).await.expect("bind");
     let addr = listener.local_addr().expect("address");
+    let own = format!("http://{addr}");
     let targets = Arc::new(targets);
     tokio::spawn(async move {
         while let Ok((mut stream, _)) = listener.accept().await {
             let targets = Arc::clone(&targets);
+            let own = own.clone();
             tokio::spawn(async move {
                 let head = read_head(&mut stream).await;
                 // Through a proxy the target is absolute; the path is what matters here.
@@ -99,6 +102,16 @@ async fn seed_site(targets: Vec<String>) -> SocketAddr {
                             "<a href=\"{t}\">link {i}</a>\n<a href=\"/r/{i}\">redirect {i}</a>\n"
                         );
                     }
+                    respond(&mut stream, "200 OK", "", &body).await;
+                } else if path == "/sitemap.xml" {
+                    let mut body = String::from(
+                        r#"<?xml version="1.0" encoding="UTF-8"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">"#,
+                    );
+                    body += &format!("<url><loc>{own}/page2</loc></url>");
+                    for t in targets.iter() {
+                        body += &format!("<url><loc>{t}-sitemap</loc></url>");
+                    }
+                    body += "</urlset>";
                     respond(&mut stream, "200 OK", "", &body).await;
                 } else if path == "/page2" {
                     respond(&mut stream, "200 OK", "", "<p>page two</p>").await;
@@ -167,12 +180,14 @@ fn loopback_alias() -> Option<String> {
     })
 }
 
-async fn crawl(seed: &str, out: &Path, proxy: Option<SocketAddr>) -> Output {
+async fn crawl(seed: &str, sitemap: &str, out: &Path, proxy: Option<SocketAddr>) -> Output {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_dragnet"));
     command
         .args([
             "crawl",
             seed,
+            "--sitemap",
+            sitemap,
             "--scope",
             "any",
             "--depth",
@@ -220,6 +235,10 @@ async fn links_and_redirects_to_other_local_addresses_reach_nothing_by_any_route
     }
     let seed_addr = seed_site(targets.clone()).await;
     let seed = format!("http://127.0.0.1:{}/", seed_addr.port());
+    // A sitemap typed with --sitemap, on an address of its own: trusted like a seed; the
+    // entries it lists are what the web sends.
+    let sitemap_site = format!("http://{}", seed_site(targets.clone()).await);
+    let sitemap = format!("{sitemap_site}/sitemap.xml");
     let (proxy, proxy_seen) = forward_proxy().await;
 
     // The same URL may be written several ways; the log holds the parsed form.
@@ -227,11 +246,16 @@ async fn links_and_redirects_to_other_local_addresses_reach_nothing_by_any_route
         .iter()
         .map(|t| Url::parse(t).unwrap().to_string())
         .chain((0..targets.len()).map(|i| format!("{seed}r/{i}")))
+        .chain(
+            targets
+                .iter()
+                .map(|t| Url::parse(&format!("{t}-sitemap")).unwrap().to_string()),
+        )
         .collect();
     let dir = tempfile::tempdir().unwrap();
     for (route, via) in [("direct", None), ("proxy", Some(proxy))] {
         let out = dir.path().join(route);
-        let output = crawl(&seed, &out, via).await;
+        let output = crawl(&seed, &sitemap, &out, via).await;
         assert_ok(&output);
         let log = pages_log(&out);
         let status_of = |url: &str| {
@@ -248,6 +272,11 @@ async fn links_and_redirects_to_other_local_addresses_reach_nothing_by_any_route
             status_of(&format!("{seed}page2")).map(|s| s.0),
             Some(200.into()),
             "{route}: the seed's own host and port are trusted"
+        );
+        assert_eq!(
+            status_of(&format!("{sitemap_site}/page2")).map(|s| s.0),
+            Some(200.into()),
+            "{route}: the typed sitemap's host and port are trusted"
         );
         for url in &refused {
             assert_eq!(
@@ -272,11 +301,14 @@ async fn links_and_redirects_to_other_local_addresses_reach_nothing_by_any_route
         seen.iter().any(|t| t == &seed),
         "the proxy route carried the crawl: {seen:?}"
     );
-    let seed_host = format!("127.0.0.1:{}", seed_addr.port());
+    let typed = [
+        format!("127.0.0.1:{}", seed_addr.port()),
+        sitemap_site.trim_start_matches("http://").to_owned(),
+    ];
     assert!(
         seen.iter()
-            .all(|t| Url::parse(t).is_ok_and(|u| u.authority() == seed_host)),
-        "only the seed's site went through the proxy: {seen:?}"
+            .all(|t| Url::parse(t).is_ok_and(|u| typed.iter().any(|a| a == u.authority()))),
+        "only the typed sites went through the proxy: {seen:?}"
     );
 }
 
