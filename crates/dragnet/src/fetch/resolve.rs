@@ -132,9 +132,14 @@ fn origin(url: &Url) -> Option<(String, u16)> {
 
 /// The proxies set in the environment (the variables reqwest reads), as URLs.
 fn env_proxies() -> Vec<Url> {
+    proxies_from(|name| std::env::var(name).ok())
+}
+
+/// The proxies named by the variables `var` gives values for.
+fn proxies_from(var: impl Fn(&str) -> Option<String>) -> Vec<Url> {
     PROXY_VARIABLES
         .iter()
-        .filter_map(|name| std::env::var(name).ok())
+        .filter_map(|name| var(name))
         .filter(|value| !value.trim().is_empty())
         .filter_map(|value| {
             let value = value.trim();

@@ -248,3 +248,21 @@ async fn the_resolver_checks_every_answer_it_connects_with() {
         "the user's own host name may resolve privately"
     );
 }
+
+#[test]
+fn proxies_are_read_from_the_variables_reqwest_reads() {
+    let env: HashMap<&str, &str> = [
+        ("http_proxy", "http://Proxy.Internal:3128"),
+        ("HTTPS_PROXY", "127.0.0.1:8443"), // bare host:port, as curl and reqwest accept
+        ("ALL_PROXY", "  "),
+        ("NO_PROXY", "example.com"),
+    ]
+    .into_iter()
+    .collect();
+    let hosts: Vec<String> = proxies_from(|name| env.get(name).map(|v| (*v).to_owned()))
+        .iter()
+        .filter_map(|u| u.host_str().map(str::to_owned))
+        .collect();
+    assert_eq!(hosts, vec!["proxy.internal", "127.0.0.1"]);
+    assert!(proxies_from(|_| None).is_empty());
+}
