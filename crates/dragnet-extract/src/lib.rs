@@ -65,7 +65,9 @@ pub use links::{
     Extracted, LinkSelector, MAX_LINK_LEN, extract, extract_bytes, extract_bytes_with_items,
     extract_with_items,
 };
-pub use naming::{MAX_MIRROR_DEPTH, file_name, mirror_path, with_collision_suffix};
+pub use naming::{
+    MAX_MIRROR_DEPTH, file_name, folder_index_name, mirror_path, with_collision_suffix,
+};
 pub use robots::{ROBOTS_MAX_BYTES, Robots, RobotsStatus, product_token, robots_url};
 pub use scope::{Scope, registrable_domain};
 pub use sitemap::{

@@ -135,7 +135,7 @@ impl<F: Frontier> Crawler<F> {
             stop,
             extra_sinks,
         } = self;
-        let sinks = open_sinks(&config, extra_sinks)?;
+        let sinks = open_sinks(&config, extra_sinks, &stats)?;
         let fetcher = Fetcher::new(&config)?;
         let pool = CpuPool::new(config.threads, Arc::clone(&stats))?;
         gate.set_min_interval(config.delay);
@@ -226,18 +226,21 @@ impl<F: Frontier> Crawler<F> {
     }
 }
 
-fn open_sinks(config: &Config, extra: Vec<Box<dyn Sink>>) -> Result<Vec<Box<dyn Sink>>, Error> {
+fn open_sinks(
+    config: &Config,
+    extra: Vec<Box<dyn Sink>>,
+    stats: &Arc<Stats>,
+) -> Result<Vec<Box<dyn Sink>>, Error> {
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
     if let Some(dir) = &config.out_dir {
         std::fs::create_dir_all(dir).map_err(|source| Error::OutputDir {
             path: dir.clone(),
             source,
         })?;
-        sinks.push(Box::new(FilesSink::with_layout(
-            dir,
-            config.layout,
-            config.dedup_content,
-        )));
+        sinks.push(Box::new(
+            FilesSink::with_layout(dir, config.layout, config.dedup_content)
+                .counting_in(Arc::clone(stats)),
+        ));
     }
     if let Some(path) = &config.pages_log {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {

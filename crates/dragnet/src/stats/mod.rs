@@ -39,6 +39,8 @@ pub struct Stats {
     skips: Mutex<BTreeMap<String, u64>>,
     /// Why discovered links were not queued → count. Touched once per page.
     dropped_links: Mutex<BTreeMap<String, u64>>,
+    /// Pages fetched but not saved by the files sink (a link in the output folder) → count.
+    outputs_refused: Mutex<BTreeMap<String, u64>>,
     /// Per-successful-fetch latency in ms (3 significant digits).
     latency: Mutex<Histogram<u64>>,
     /// The current control window's attempts, for the concurrency controller.
@@ -109,6 +111,7 @@ impl Stats {
             failures: Mutex::new(BTreeMap::new()),
             skips: Mutex::new(BTreeMap::new()),
             dropped_links: Mutex::new(BTreeMap::new()),
+            outputs_refused: Mutex::new(BTreeMap::new()),
             // Invariant: the bounds are constants that hdrhistogram accepts (1 ≤ low, 2·low ≤ high, sigfig ≤ 5).
             window: WindowRecorder::default(),
             history: Mutex::new(Vec::new()),
@@ -134,6 +137,16 @@ impl Stats {
     pub(crate) fn record_skip(&self, label: &str) {
         self.pages_skipped.fetch_add(1, Ordering::Relaxed);
         *lock(&self.skips).entry(label.to_owned()).or_default() += 1;
+    }
+
+    pub(crate) fn record_output_refused(&self, label: &str) {
+        *lock(&self.outputs_refused)
+            .entry(label.to_owned())
+            .or_default() += 1;
+    }
+
+    pub(crate) fn outputs_refused(&self) -> BTreeMap<String, u64> {
+        lock(&self.outputs_refused).clone()
     }
 
     pub(crate) fn record_dropped_links(&self, labels: Vec<String>) {
