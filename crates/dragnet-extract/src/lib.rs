@@ -55,6 +55,7 @@ mod parse;
 mod robots;
 mod scope;
 mod sitemap;
+mod sniff;
 mod traps;
 
 pub use canon::{Canonicalizer, canonical_key};
@@ -74,4 +75,5 @@ pub use sitemap::{
     ParsedSitemap, SITEMAP_MAX_BYTES, SITEMAP_MAX_URLS, Sitemap, SitemapError, SitemapUrl,
     parse_sitemap,
 };
+pub use sniff::{BINARY_SNIFF_LIMIT, sniff_binary};
 pub use traps::{TrapGuard, TrapReason};

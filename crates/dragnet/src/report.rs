@@ -24,6 +24,9 @@ pub struct Summary {
     /// Discovered links not queued, by reason (`out_of_scope`, `trap_repeated_path`,
     /// `host_budget`, ...).
     pub links_dropped_by_reason: BTreeMap<String, u64>,
+    /// Pages saved without parsing although served as HTML, by reason (`binary_as_html`:
+    /// the first bytes are binary data, as browsers sniff them).
+    pub not_parsed_by_reason: BTreeMap<String, u64>,
     /// Pages fetched but not saved by the files sink, by reason (`symlink_in_output`, ...):
     /// the output folder held something dragnet will not write through.
     pub outputs_refused_by_reason: BTreeMap<String, u64>,
@@ -101,6 +104,7 @@ impl Summary {
             pages_skipped: snapshot.pages_skipped,
             skipped_by_reason: stats.skips(),
             links_dropped_by_reason: stats.dropped_links(),
+            not_parsed_by_reason: stats.not_parsed(),
             outputs_refused_by_reason: stats.outputs_refused(),
             retries: snapshot.retries,
             duplicates: stats.duplicates.load(std::sync::atomic::Ordering::Relaxed),

@@ -178,6 +178,9 @@ async fn fetch_and_process<F: Frontier>(
                         .record_ok(processed.body.len() as u64, fetched.elapsed);
                     let discovered = admit_links(ctx, request.depth + 1, processed.links);
                     let duplicate = ctx.is_duplicate_body(&processed.sha256);
+                    if let Some(label) = processed.not_parsed {
+                        ctx.stats.record_not_parsed(label);
+                    }
                     let record = PageRecord {
                         url: request.url.clone(),
                         final_url: Some(fetched.final_url.clone()),
@@ -192,6 +195,7 @@ async fn fetch_and_process<F: Frontier>(
                         is_html: processed.is_html,
                         duplicate,
                         canonical: processed.canonical,
+                        not_parsed: processed.not_parsed,
                         error: None,
                         error_message: None,
                         exchange: Some(Arc::clone(&fetched)),
@@ -275,6 +279,7 @@ fn failed_record(
         is_html: false,
         duplicate: false,
         canonical: None,
+        not_parsed: None,
         error: Some(failure.kind.label()),
         error_message: Some(failure.message.clone()),
         exchange: None,

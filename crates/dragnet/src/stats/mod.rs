@@ -39,6 +39,8 @@ pub struct Stats {
     skips: Mutex<BTreeMap<String, u64>>,
     /// Why discovered links were not queued → count. Touched once per page.
     dropped_links: Mutex<BTreeMap<String, u64>>,
+    /// Bodies saved without parsing although served as HTML (`binary_as_html`) → count.
+    not_parsed: Mutex<BTreeMap<String, u64>>,
     /// Pages fetched but not saved by the files sink (a link in the output folder) → count.
     outputs_refused: Mutex<BTreeMap<String, u64>>,
     /// Per-successful-fetch latency in ms (3 significant digits).
@@ -112,6 +114,7 @@ impl Stats {
             skips: Mutex::new(BTreeMap::new()),
             dropped_links: Mutex::new(BTreeMap::new()),
             outputs_refused: Mutex::new(BTreeMap::new()),
+            not_parsed: Mutex::new(BTreeMap::new()),
             // Invariant: the bounds are constants that hdrhistogram accepts (1 ≤ low, 2·low ≤ high, sigfig ≤ 5).
             window: WindowRecorder::default(),
             history: Mutex::new(Vec::new()),
@@ -137,6 +140,14 @@ impl Stats {
     pub(crate) fn record_skip(&self, label: &str) {
         self.pages_skipped.fetch_add(1, Ordering::Relaxed);
         *lock(&self.skips).entry(label.to_owned()).or_default() += 1;
+    }
+
+    pub(crate) fn record_not_parsed(&self, label: &str) {
+        *lock(&self.not_parsed).entry(label.to_owned()).or_default() += 1;
+    }
+
+    pub(crate) fn not_parsed(&self) -> BTreeMap<String, u64> {
+        lock(&self.not_parsed).clone()
     }
 
     pub(crate) fn record_output_refused(&self, label: &str) {
