@@ -70,14 +70,14 @@ pub(super) async fn run_task<F: Frontier>(
 ) -> Result<(), Error> {
     let request = &lease.request;
     let (record, discovered) = match admit(&ctx, &request.url, &host, permit).await {
-        Ok(permit) => fetch_and_process(&ctx, request, &host, permit).await,
+        Ok(permit) => fetch_and_process(&ctx, &lease, &host, permit).await,
         Err(skip) => (failed_record(request, 0, &skip, None), Vec::new()),
     };
     let attempts = record.attempts;
     let outcome = match &record.error {
         None => Outcome::Done { attempts },
         Some(reason) => {
-            if attempts == 0 {
+            if attempts == 0 || *reason == FailureKind::RedirectToSeen.label() {
                 ctx.stats.record_skip(reason);
             } else {
                 ctx.stats.record_failure(reason);
@@ -144,18 +144,25 @@ async fn admit<F: Frontier>(
 /// Fetches (with retries) and processes one URL: its record and the links to queue.
 async fn fetch_and_process<F: Frontier>(
     ctx: &TaskContext<F>,
-    request: &CrawlRequest,
+    lease: &Lease,
     host: &str,
     permit: Permit,
 ) -> (PageRecord, Vec<CrawlRequest>) {
+    let request = &lease.request;
     let retrier = Retrier {
         fetcher: &ctx.fetcher,
         gate: &ctx.gate,
         stats: Some(&ctx.stats),
         policy: ctx.policy,
     };
-    let Attempted { result, attempts } =
-        fetch_with_retries(retrier, &request.url, host, permit, ctx).await;
+    let Attempted { result, attempts } = fetch_with_retries(
+        retrier,
+        &request.url,
+        host,
+        permit,
+        &LeaseGuard { ctx, lease },
+    )
+    .await;
     match result {
         Ok(fetched) => {
             let fetched = Arc::new(fetched);
@@ -252,6 +259,40 @@ impl<F: Frontier> RedirectGuard for TaskContext<F> {
                 Verdict::Unreachable => Err(FetchFailure::new(
                     FailureKind::RobotsUnreachable,
                     format!("redirect to {target}, whose robots.txt could not be read"),
+                    target,
+                )),
+            }
+        })
+    }
+}
+
+/// The redirect checks of one lease: the crawl's rules, then a claim on the target in the
+/// frontier, so a page reached by a redirect and by a link is fetched once, under the URL
+/// that reached it first (the other is logged as `redirect_to_seen`, with the target as its
+/// final URL).
+struct LeaseGuard<'a, F> {
+    ctx: &'a TaskContext<F>,
+    lease: &'a Lease,
+}
+
+impl<F: Frontier> RedirectGuard for LeaseGuard<'_, F> {
+    fn check<'a>(
+        &'a self,
+        target: &'a Url,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), FetchFailure>> + Send + 'a>>
+    {
+        Box::pin(async move {
+            self.ctx.check(target).await?;
+            match self.ctx.frontier.claim_redirect(self.lease, target).await {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(FetchFailure::new(
+                    FailureKind::RedirectToSeen,
+                    format!("redirect to {target}, which this crawl fetches under its own URL"),
+                    target,
+                )),
+                Err(error) => Err(FetchFailure::new(
+                    FailureKind::Other,
+                    format!("redirect to {target} could not be recorded: {error}"),
                     target,
                 )),
             }
