@@ -172,6 +172,7 @@ async fn feeds_redirects_and_binary_pages_are_saved_once_and_the_crawl_ends_well
         serde_json::from_str(&std::fs::read_to_string(&summary_path).unwrap()).unwrap();
     assert_eq!(summary["not_parsed_by_reason"]["binary_as_html"], 1);
     assert_eq!(summary["skipped_by_reason"]["redirect_to_seen"], 1);
+    assert_counters_add_up(&summary);
 }
 
 #[cfg(unix)]
@@ -207,6 +208,7 @@ async fn a_planted_symlink_is_refused_and_the_crawl_goes_on() {
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("s.json")).unwrap()).unwrap();
     assert_eq!(summary["outputs_refused_by_reason"]["symlink_in_output"], 1);
+    assert_counters_add_up(&summary);
     assert!(
         String::from_utf8_lossy(&output.stderr).contains("symbolic link"),
         "the refusal is named: {}",

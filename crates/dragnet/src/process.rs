@@ -39,6 +39,11 @@ pub struct Processed {
     pub items: Vec<Item>,
     /// Why the body was not parsed although its Content-Type said HTML (`binary_as_html`).
     pub not_parsed: Option<&'static str>,
+    /// Elements the follow rule matched that gave no followable link (no URL, not http(s),
+    /// unparsable, or longer than 8 KiB).
+    pub unusable_links: u64,
+    /// Start tags the parser dropped to stay linear (nesting past 512, element budget).
+    pub dropped_tags: u64,
 }
 
 /// Decodes, hashes and (when `follow` is given and the body is HTML) extracts links.
@@ -90,6 +95,8 @@ pub fn process(
         canonical: extracted.canonical,
         items: extracted.items,
         not_parsed,
+        unusable_links: extracted.skipped_links,
+        dropped_tags: extracted.dropped_deep_tags,
     })
 }
 
@@ -249,6 +256,25 @@ mod tests {
         let html = fetched(b"<a href='/x'>x</a>", "text/html");
         let out = process(&html, &rules, 1 << 20).unwrap();
         assert_eq!((out.links.len(), out.not_parsed), (1, None));
+    }
+
+    #[test]
+    fn long_links_and_dropped_tags_are_counted() {
+        let all = LinkSelector::all_links();
+        let rules = PageRules {
+            follow: Some(&all),
+            items: None,
+        };
+        let long = format!("<a href='/{}'>long</a>", "x".repeat(9 * 1024));
+        let deep = "<div>".repeat(600);
+        let page = format!(
+            "<a href='/ok'>ok</a>{long}<a href='mailto:x@y.test'>mail</a>{deep}<a href='/deep'>d</a>"
+        );
+        let body: &'static [u8] = Box::leak(page.into_bytes().into_boxed_slice());
+        let out = process(&fetched(body, "text/html"), &rules, 1 << 20).unwrap();
+        assert_eq!(out.links.len(), 1, "{:?}", out.links);
+        assert_eq!(out.unusable_links, 2, "the 9 KiB link and the mailto");
+        assert!(out.dropped_tags >= 600 - 512, "{}", out.dropped_tags);
     }
 
     #[test]

@@ -30,6 +30,20 @@ pub struct Summary {
     /// Pages fetched but not saved by the files sink, by reason (`symlink_in_output`, ...):
     /// the output folder held something dragnet will not write through.
     pub outputs_refused_by_reason: BTreeMap<String, u64>,
+    /// Links found on pages: every element the follow rule matched. Adds up as
+    /// `links_found = links_queued + links_duplicate + Σ links_dropped_by_reason`
+    /// (see [`Summary::links_unaccounted`]).
+    pub links_found: u64,
+    /// Found links queued as new URLs (`discovered` is these plus the seeds queued).
+    pub links_queued: u64,
+    /// Found links the frontier already knew (queued, fetched, or reached by a redirect).
+    pub links_duplicate: u64,
+    /// Start tags the parser dropped to stay linear (nesting past 512, element budget): zero
+    /// on real pages.
+    pub tags_dropped: u64,
+    /// Results dropped because the URL's lease had gone to another worker (a shared or
+    /// resumed frontier); that worker records the URL.
+    pub stale_leases: u64,
     /// Retries made.
     pub retries: u64,
     /// Pages whose body (by sha256) was already seen under another URL.
@@ -86,7 +100,21 @@ pub struct Latency {
     pub max: u64,
 }
 
+fn load(counter: &std::sync::atomic::AtomicU64) -> u64 {
+    counter.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 impl Summary {
+    /// Found links not accounted for as queued, duplicate or dropped by a reason: zero when
+    /// the counters add up (a crawl stopped early may leave pages' links uncounted).
+    pub fn links_unaccounted(&self) -> i128 {
+        let dropped: u64 = self.links_dropped_by_reason.values().sum();
+        i128::from(self.links_found)
+            - i128::from(self.links_queued)
+            - i128::from(self.links_duplicate)
+            - i128::from(dropped)
+    }
+
     pub(crate) fn from_stats(
         stats: &Stats,
         concurrency: String,
@@ -106,6 +134,11 @@ impl Summary {
             links_dropped_by_reason: stats.dropped_links(),
             not_parsed_by_reason: stats.not_parsed(),
             outputs_refused_by_reason: stats.outputs_refused(),
+            links_found: load(&stats.links_found),
+            links_queued: load(&stats.links_queued),
+            links_duplicate: load(&stats.links_duplicate),
+            tags_dropped: load(&stats.tags_dropped),
+            stale_leases: load(&stats.stale_leases),
             retries: snapshot.retries,
             duplicates: stats.duplicates.load(std::sync::atomic::Ordering::Relaxed),
             bytes: snapshot.bytes,

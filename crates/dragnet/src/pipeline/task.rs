@@ -94,12 +94,20 @@ pub(super) async fn run_task<F: Frontier>(
     } else {
         ctx.sinks.send(Arc::new(record)).await?;
     }
+    let sent = discovered.len() as u64;
     match ctx.frontier.complete(&lease, outcome, discovered).await {
-        Ok(added) => ctx.stats.add(&ctx.stats.discovered, added),
+        Ok(added) => {
+            ctx.stats.add(&ctx.stats.discovered, added);
+            ctx.stats.add(&ctx.stats.links_queued, added);
+            ctx.stats
+                .add(&ctx.stats.links_duplicate, sent.saturating_sub(added));
+        }
         // The lease expired and went to another worker (a shared frontier): its result will
         // be recorded there. Ours is dropped; the only cost is the duplicate fetch.
         Err(FrontierError::StaleLease { key, .. }) => {
             tracing::warn!(message = "Lease lost before completion; result dropped.", %key);
+            ctx.stats.add(&ctx.stats.stale_leases, 1);
+            ctx.stats.record_dropped_links_n("stale_lease", sent);
         }
         Err(error) => return Err(error.into()),
     }
@@ -183,6 +191,12 @@ async fn fetch_and_process<F: Frontier>(
                 Ok(processed) => {
                     ctx.stats
                         .record_ok(processed.body.len() as u64, fetched.elapsed);
+                    let found = processed.links.len() as u64 + processed.unusable_links;
+                    ctx.stats.add(&ctx.stats.links_found, found);
+                    ctx.stats
+                        .record_dropped_links_n("unusable_link", processed.unusable_links);
+                    ctx.stats
+                        .add(&ctx.stats.tags_dropped, processed.dropped_tags);
                     let discovered = admit_links(ctx, request.depth + 1, processed.links);
                     let duplicate = ctx.is_duplicate_body(&processed.sha256);
                     if let Some(label) = processed.not_parsed {
@@ -332,6 +346,8 @@ fn failed_record(
 /// the host's budget. The others are counted by reason.
 fn admit_links<F>(ctx: &TaskContext<F>, depth: u32, links: Vec<Url>) -> Vec<CrawlRequest> {
     if depth > ctx.max_depth {
+        ctx.stats
+            .record_dropped_links_n("too_deep", links.len() as u64);
         return Vec::new();
     }
     let mut dropped: Vec<String> = Vec::new();

@@ -31,6 +31,16 @@ pub struct Stats {
     pub(crate) discovered: AtomicU64,
     pub(crate) pages_skipped: AtomicU64,
     pub(crate) duplicates: AtomicU64,
+    /// Links found on pages (every element the follow rule matched).
+    pub(crate) links_found: AtomicU64,
+    /// Found links the frontier took as new.
+    pub(crate) links_queued: AtomicU64,
+    /// Found links the frontier already knew.
+    pub(crate) links_duplicate: AtomicU64,
+    /// Start tags the parser dropped (nesting past its cap, element budget).
+    pub(crate) tags_dropped: AtomicU64,
+    /// Completions refused because the lease had gone to another worker.
+    pub(crate) stale_leases: AtomicU64,
     pub(crate) cpu_busy_nanos: AtomicU64,
     pub(crate) cpu_backlog: AtomicU64,
     /// Failure label → count. Touched once per failed URL only.
@@ -108,6 +118,11 @@ impl Stats {
             discovered: AtomicU64::new(0),
             pages_skipped: AtomicU64::new(0),
             duplicates: AtomicU64::new(0),
+            links_found: AtomicU64::new(0),
+            links_queued: AtomicU64::new(0),
+            links_duplicate: AtomicU64::new(0),
+            tags_dropped: AtomicU64::new(0),
+            stale_leases: AtomicU64::new(0),
             cpu_busy_nanos: AtomicU64::new(0),
             cpu_backlog: AtomicU64::new(0),
             failures: Mutex::new(BTreeMap::new()),
@@ -158,6 +173,14 @@ impl Stats {
 
     pub(crate) fn outputs_refused(&self) -> BTreeMap<String, u64> {
         lock(&self.outputs_refused).clone()
+    }
+
+    pub(crate) fn record_dropped_links_n(&self, label: &str, n: u64) {
+        if n > 0 {
+            *lock(&self.dropped_links)
+                .entry(label.to_owned())
+                .or_default() += n;
+        }
     }
 
     pub(crate) fn record_dropped_links(&self, labels: Vec<String>) {
