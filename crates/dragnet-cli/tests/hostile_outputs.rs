@@ -173,6 +173,11 @@ async fn feeds_redirects_and_binary_pages_are_saved_once_and_the_crawl_ends_well
     assert_eq!(summary["not_parsed_by_reason"]["binary_as_html"], 1);
     assert_eq!(summary["skipped_by_reason"]["redirect_to_seen"], 1);
     assert_counters_add_up(&summary);
+    let served: u64 = hits.values().sum();
+    assert_eq!(
+        summary["requests"], served,
+        "the server saw every request counted: {hits:?}"
+    );
 }
 
 #[cfg(unix)]

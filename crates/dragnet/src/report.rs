@@ -44,6 +44,16 @@ pub struct Summary {
     /// Results dropped because the URL's lease had gone to another worker (a shared or
     /// resumed frontier); that worker records the URL.
     pub stale_leases: u64,
+    /// HTTP requests attempted, every redirect hop one. Adds up as `requests =
+    /// pages_requested + retries + robots_requests + redirects_followed` (sitemap files,
+    /// read before the crawl, come on top; see [`Summary::requests_unaccounted`]).
+    pub requests: u64,
+    /// URLs requested at least once (the others were skipped before any request).
+    pub pages_requested: u64,
+    /// Attempts at robots.txt files.
+    pub robots_requests: u64,
+    /// Redirects followed.
+    pub redirects_followed: u64,
     /// Retries made.
     pub retries: u64,
     /// Pages whose body (by sha256) was already seen under another URL.
@@ -104,7 +114,25 @@ fn load(counter: &std::sync::atomic::AtomicU64) -> u64 {
     counter.load(std::sync::atomic::Ordering::Relaxed)
 }
 
+/// The request counters kept outside [`Stats`] (by the fetcher and the robots.txt cache).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct RequestTotals {
+    pub(crate) sent: u64,
+    pub(crate) redirects: u64,
+    pub(crate) robots: u64,
+}
+
 impl Summary {
+    /// Requests not accounted for as a page's first request, a retry, a robots.txt attempt
+    /// or a redirect: zero when the counters add up and no sitemap was read.
+    pub fn requests_unaccounted(&self) -> i128 {
+        i128::from(self.requests)
+            - i128::from(self.pages_requested)
+            - i128::from(self.retries)
+            - i128::from(self.robots_requests)
+            - i128::from(self.redirects_followed)
+    }
+
     /// Found links not accounted for as queued, duplicate or dropped by a reason: zero when
     /// the counters add up (a crawl stopped early may leave pages' links uncounted).
     pub fn links_unaccounted(&self) -> i128 {
@@ -117,6 +145,7 @@ impl Summary {
 
     pub(crate) fn from_stats(
         stats: &Stats,
+        requests: RequestTotals,
         concurrency: String,
         threads: usize,
         interrupted: bool,
@@ -134,6 +163,10 @@ impl Summary {
             links_dropped_by_reason: stats.dropped_links(),
             not_parsed_by_reason: stats.not_parsed(),
             outputs_refused_by_reason: stats.outputs_refused(),
+            requests: requests.sent,
+            pages_requested: load(&stats.pages_requested),
+            robots_requests: requests.robots,
+            redirects_followed: requests.redirects,
             links_found: load(&stats.links_found),
             links_queued: load(&stats.links_queued),
             links_duplicate: load(&stats.links_duplicate),

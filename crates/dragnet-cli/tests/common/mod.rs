@@ -191,7 +191,8 @@ pub fn country_urls(site: &TestSite) -> Vec<String> {
 
 /// The summary's counters add up (issue 17 item 7), for a crawl that ran to the end in one
 /// run: every link found was queued, a duplicate, or dropped for a counted reason; every
-/// queued URL (seeds and links) ended once, as ok, failed or skipped.
+/// queued URL (seeds and links) ended once, as ok, failed or skipped; every request was a
+/// page's first, a retry, a robots.txt attempt or a redirect hop (no sitemaps read).
 pub fn assert_counters_add_up(summary: &serde_json::Value) {
     let n = |key: &str| {
         summary[key]
@@ -210,6 +211,11 @@ pub fn assert_counters_add_up(summary: &serde_json::Value) {
         "links found = queued + duplicate + dropped by reason: {summary}"
     );
     assert!(n("discovered") >= n("links_queued"), "{summary}");
+    assert_eq!(
+        n("requests"),
+        n("pages_requested") + n("retries") + n("robots_requests") + n("redirects_followed"),
+        "requests = pages + retries + robots + redirects: {summary}"
+    );
     assert_eq!(
         n("discovered"),
         n("pages_ok") + n("pages_failed") + n("pages_skipped"),

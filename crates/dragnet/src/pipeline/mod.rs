@@ -20,7 +20,7 @@ use crate::fetch::{Fetcher, RetryPolicy};
 use crate::frontier::{Frontier, MemoryFrontier};
 use crate::gate::Gate;
 use crate::process::CpuPool;
-use crate::report::Summary;
+use crate::report::{RequestTotals, Summary};
 use crate::request::CrawlRequest;
 use crate::robots::RobotsCache;
 use crate::scope::ScopeRules;
@@ -211,8 +211,15 @@ impl<F: Frontier> Crawler<F> {
         let flushed = ctx.sinks.finish().await;
         let interrupted = scheduled?;
         flushed?;
+        let counts = ctx.fetcher.request_counts();
+        let requests = RequestTotals {
+            sent: counts.sent.load(Ordering::Relaxed),
+            redirects: counts.redirects.load(Ordering::Relaxed),
+            robots: ctx.robots.as_ref().map_or(0, RobotsCache::requests),
+        };
         let summary = Summary::from_stats(
             &stats,
+            requests,
             config.concurrency_label(),
             config.threads,
             interrupted,

@@ -74,6 +74,9 @@ pub(super) async fn run_task<F: Frontier>(
         Err(skip) => (failed_record(request, 0, &skip, None), Vec::new()),
     };
     let attempts = record.attempts;
+    if attempts > 0 {
+        ctx.stats.add(&ctx.stats.pages_requested, 1);
+    }
     let outcome = match &record.error {
         None => Outcome::Done { attempts },
         Some(reason) => {

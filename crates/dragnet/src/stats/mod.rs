@@ -31,6 +31,8 @@ pub struct Stats {
     pub(crate) discovered: AtomicU64,
     pub(crate) pages_skipped: AtomicU64,
     pub(crate) duplicates: AtomicU64,
+    /// URLs requested at least once.
+    pub(crate) pages_requested: AtomicU64,
     /// Links found on pages (every element the follow rule matched).
     pub(crate) links_found: AtomicU64,
     /// Found links the frontier took as new.
@@ -118,6 +120,7 @@ impl Stats {
             discovered: AtomicU64::new(0),
             pages_skipped: AtomicU64::new(0),
             duplicates: AtomicU64::new(0),
+            pages_requested: AtomicU64::new(0),
             links_found: AtomicU64::new(0),
             links_queued: AtomicU64::new(0),
             links_duplicate: AtomicU64::new(0),
