@@ -220,3 +220,21 @@ async fn a_planted_symlink_is_refused_and_the_crawl_goes_on() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feed_folder_needed_by_a_later_run_takes_the_earlier_file_in() {
+    let hits: Hits = Arc::default();
+    let base = serve(Arc::clone(&hits)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mirror = ["--allow-private", "--layout", "mirror"];
+    // Two runs into one folder, as a resumed or repeated job does: the second needs `feed`
+    // as a folder where the first saved a file.
+    let (out, first) = fetch_list(dir.path(), &format!("{base}/feed\n"), "out", &mirror).await;
+    assert_ok(&first);
+    let (_, second) = fetch_list(dir.path(), &format!("{base}/feed/atom\n"), "out", &mirror).await;
+    assert_ok(&second);
+    let site = out.join(base.trim_start_matches("http://").replace(':', "_"));
+    assert_eq!(std::fs::read(site.join("feed/index")).unwrap(), b"rss");
+    assert_eq!(std::fs::read(site.join("feed/atom")).unwrap(), b"atom");
+    assert_eq!(pages_log(&out).len(), 2);
+}
