@@ -206,7 +206,10 @@ pub(crate) struct OutputArgs {
     #[arg(long, value_name = "FILE")]
     pub(crate) pages_log: Option<PathBuf>,
     /// How pages are laid out in DIR: flat (`<segment>.html`, the tutorial's) or mirror
-    /// (`host/path/...`, like wget -x).
+    /// (`host/path/...`, like wget -x). In mirror, a file whose name a folder also needs
+    /// (`/feed` beside `/feed/atom`) is saved inside that folder as `index` plus its
+    /// extension (`feed/index`), in whichever order they arrive. A symbolic link in DIR is
+    /// never written through: that page is not saved and is counted in the summary.
     #[arg(long, value_name = "flat|mirror", default_value = "flat")]
     pub(crate) layout: String,
     /// Do not save a body already saved for another URL (it is still logged, with

@@ -146,6 +146,24 @@ pub(crate) fn summary_text(summary: &Summary) -> String {
             .collect();
         text += &format!("  links not followed: {}\n", reasons.join(", "));
     }
+    if summary.tags_dropped > 0 || summary.stale_leases > 0 {
+        text += &format!(
+            "  {} tags dropped by the parser's caps, {} results dropped with stale leases\n",
+            summary.tags_dropped, summary.stale_leases
+        );
+    }
+    for (title, counts) in [
+        ("saved, not parsed", &summary.not_parsed_by_reason),
+        ("fetched, not saved", &summary.outputs_refused_by_reason),
+    ] {
+        if !counts.is_empty() {
+            let reasons: Vec<String> = counts
+                .iter()
+                .map(|(reason, n)| format!("{reason} ×{n}"))
+                .collect();
+            text += &format!("  {title}: {}\n", reasons.join(", "));
+        }
+    }
     if summary.interrupted {
         text += "  interrupted: stopped before the frontier was empty\n";
     }

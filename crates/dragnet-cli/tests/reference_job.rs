@@ -44,6 +44,8 @@ async fn saves_exactly_the_233_country_pages_byte_identical() {
         serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
     assert_eq!(summary["pages_ok"], 234);
     assert_eq!(summary["pages_failed"], 0);
+    assert_eq!(summary["links_queued"], 233);
+    assert_counters_add_up(&summary);
     assert!(summary["latency_ms"]["p50"].is_u64());
     assert!(summary["peak_in_flight"].as_u64().unwrap() >= 1);
 }
@@ -157,6 +159,7 @@ async fn injected_errors_and_dropped_connections_are_retried_until_everything_is
         stats.sent_500 + stats.dropped,
         "one retry per injected fault"
     );
+    assert_counters_add_up(&summary);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

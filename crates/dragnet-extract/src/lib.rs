@@ -55,6 +55,7 @@ mod parse;
 mod robots;
 mod scope;
 mod sitemap;
+mod sniff;
 mod traps;
 
 pub use canon::{Canonicalizer, canonical_key};
@@ -65,11 +66,14 @@ pub use links::{
     Extracted, LinkSelector, MAX_LINK_LEN, extract, extract_bytes, extract_bytes_with_items,
     extract_with_items,
 };
-pub use naming::{MAX_MIRROR_DEPTH, file_name, mirror_path, with_collision_suffix};
+pub use naming::{
+    MAX_MIRROR_DEPTH, file_name, folder_index_name, mirror_path, with_collision_suffix,
+};
 pub use robots::{ROBOTS_MAX_BYTES, Robots, RobotsStatus, product_token, robots_url};
 pub use scope::{Scope, registrable_domain};
 pub use sitemap::{
     ParsedSitemap, SITEMAP_MAX_BYTES, SITEMAP_MAX_URLS, Sitemap, SitemapError, SitemapUrl,
     parse_sitemap,
 };
+pub use sniff::{BINARY_SNIFF_LIMIT, sniff_binary};
 pub use traps::{TrapGuard, TrapReason};

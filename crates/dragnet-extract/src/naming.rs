@@ -91,6 +91,17 @@ pub fn mirror_path(url: &Url, is_html: bool) -> Vec<String> {
     parts
 }
 
+/// The name a file takes inside the folder that shares its name, in the mirror layout: a URL
+/// `/feed` saved as the file `feed` and a URL `/feed/atom` that needs a folder `feed` cannot
+/// both have their plain paths, so the folder wins and the file moves into it as `index`
+/// plus its extension (`feed` → `feed/index`, `a.html` → `a.html/index.html`,
+/// `data.json` → `data.json/index.json`), as if its URL had ended in `/`. The rule depends
+/// only on the name, so the result is the same whichever URL arrives first.
+pub fn folder_index_name(name: &str) -> String {
+    let (_, ext) = split_extension(name);
+    format!("index{ext}")
+}
+
 /// Deterministic collision suffix: `"Name.html"` becomes `"Name~1a2b3c4d.html"`, where the
 /// suffix is 8 hex digits of xxh3 of the full URL, so the same URL always gets the same name.
 ///
@@ -197,6 +208,14 @@ mod mirror_tests {
 
     fn parts(url: &str) -> Vec<String> {
         mirror_path(&Url::parse(url).unwrap(), true)
+    }
+
+    #[test]
+    fn a_file_inside_its_namesake_folder_is_index_with_its_extension() {
+        assert_eq!(folder_index_name("feed"), "index");
+        assert_eq!(folder_index_name("a.html"), "index.html");
+        assert_eq!(folder_index_name("data.json"), "index.json");
+        assert_eq!(folder_index_name("archive.tar.gz"), "index.gz");
     }
 
     #[test]

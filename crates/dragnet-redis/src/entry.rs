@@ -44,7 +44,7 @@ pub(crate) fn fingerprint(key: &str) -> i64 {
 
 /// The seen-set bucket of a fingerprint (computed here: Lua numbers are doubles and cannot
 /// hold 64-bit integers).
-fn bucket(fp: i64) -> u64 {
+pub(crate) fn bucket(fp: i64) -> u64 {
     (fp as u64) >> (64 - SEEN_BUCKET_BITS)
 }
 

@@ -438,6 +438,29 @@ impl Frontier for RedisFrontier {
         u64::try_from(answer).map_err(|_| stale(lease))
     }
 
+    async fn claim_redirect(
+        &self,
+        lease: &Lease,
+        target: &url::Url,
+    ) -> Result<bool, FrontierError> {
+        let key = self.inner.options.canon.key(target);
+        if key == lease.key {
+            return Ok(true);
+        }
+        let fp = fingerprint(&key);
+        let args = [
+            self.inner.prefix.clone(),
+            entry::bucket(fp).to_string(),
+            fp.to_string(),
+            fingerprint(&lease.key).to_string(),
+        ];
+        // Idempotent: a retry after a lost reply finds its own claim and answers 1 again.
+        let claimed: i64 = self
+            .invoke("claim", &self.inner.scripts.claim, &args)
+            .await?;
+        Ok(claimed == 1)
+    }
+
     async fn release(&self, lease: &Lease) -> Result<(), FrontierError> {
         let args = [
             self.inner.prefix.clone(),

@@ -39,6 +39,7 @@
 //! | `token`, `turn` | STRING | counters: fencing tokens, host turn order |
 //! | `counts` | HASH | `queued`, `leased`, `done`, `failed`, `reclaimed` |
 //! | `failures` | HASH reason → n | failed URLs by reason |
+//! | `claimed` | HASH fingerprint → fingerprint | redirect targets (in `seen`, never queued) → the URL whose redirect reached them |
 //! | `ack:<token>` | STRING, expires | the answer to a completion, so a retried call after a lost reply replays it |
 //! | `workers` | SET | worker ids that registered |
 //! | `worker:<id>` | STRING, expires | a live worker's heartbeat (value: leases it holds) |

@@ -124,6 +124,21 @@ save()
 return added
 "#;
 
+/// `claim`: ARGV = prefix, bucket, fingerprint of the target, fingerprint of the claimant.
+/// 1 when the target is now (or already was) claimed by this claimant, 0 when it is known
+/// otherwise (queued, leased, done, failed, or claimed by another URL).
+const CLAIM: &str = r#"
+local owner = redis.call('HGET', P .. 'claimed', ARGV[3])
+if owner then
+  if owner == ARGV[4] then return 1 else return 0 end
+end
+if redis.call('SADD', P .. 'seen:' .. ARGV[2], ARGV[3]) == 1 then
+  redis.call('HSET', P .. 'claimed', ARGV[3], ARGV[4])
+  return 1
+end
+return 0
+"#;
+
 /// `lease`: ARGV = prefix, max, per-host limit, ttl ms, host delay ms, reclaim cap,
 /// max expiries. Reclaims expired leases, moves hosts whose delay ended into the turn order,
 /// then takes hosts in turn, one URL per turn, skipping hosts at their fleet-wide limit.
@@ -289,6 +304,7 @@ return {counts, redis.call('EXISTS', P .. 'drain'), redis.call('HGETALL', P .. '
 /// The compiled scripts of one frontier.
 pub(crate) struct Scripts {
     pub(crate) add: Script,
+    pub(crate) claim: Script,
     pub(crate) lease: Script,
     pub(crate) complete: Script,
     pub(crate) release: Script,
@@ -302,6 +318,7 @@ impl Scripts {
         let with_prelude = |body: &str| Script::new(&format!("{PRELUDE}{body}"));
         Self {
             add: with_prelude(ADD),
+            claim: with_prelude(CLAIM),
             lease: with_prelude(LEASE),
             complete: with_prelude(COMPLETE),
             release: with_prelude(RELEASE),
@@ -312,9 +329,10 @@ impl Scripts {
     }
 
     /// All of them, to load at connect time (a pipelined EVALSHA has no EVAL fallback).
-    pub(crate) fn all(&self) -> [&Script; 7] {
+    pub(crate) fn all(&self) -> [&Script; 8] {
         [
             &self.add,
+            &self.claim,
             &self.lease,
             &self.complete,
             &self.release,

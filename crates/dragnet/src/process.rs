@@ -7,7 +7,8 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use dragnet_extract::{
-    Extracted, Item, ItemRules, LinkSelector, SNIFF_LIMIT, extract_bytes_with_items, is_html,
+    BINARY_SNIFF_LIMIT, Extracted, Item, ItemRules, LinkSelector, SNIFF_LIMIT,
+    extract_bytes_with_items, is_html, sniff_binary,
 };
 use sha2::{Digest, Sha256};
 use url::Url;
@@ -16,6 +17,9 @@ use crate::error::Error;
 use crate::fetch::body::{Body, DecodeError, decode_body};
 use crate::fetch::{FailureKind, Fetched};
 use crate::stats::Stats;
+
+/// The label of a body served as HTML whose first bytes are binary data.
+pub const BINARY_AS_HTML: &str = "binary_as_html";
 
 /// What processing a page produced. Owned data only: the parsed tree never leaves the pool
 /// (scraper's `Html` is not `Send`).
@@ -33,6 +37,13 @@ pub struct Processed {
     pub canonical: Option<Url>,
     /// Items extracted by the item rules.
     pub items: Vec<Item>,
+    /// Why the body was not parsed although its Content-Type said HTML (`binary_as_html`).
+    pub not_parsed: Option<&'static str>,
+    /// Elements the follow rule matched that gave no followable link (no URL, not http(s),
+    /// unparsable, or longer than 8 KiB).
+    pub unusable_links: u64,
+    /// Start tags the parser dropped to stay linear (nesting past 512, element budget).
+    pub dropped_tags: u64,
 }
 
 /// Decodes, hashes and (when `follow` is given and the body is HTML) extracts links.
@@ -54,7 +65,16 @@ pub fn process(
         hasher.update(chunk);
     }
     let sha256 = hex(&hasher.finalize());
-    let html = is_html(fetched.content_type(), &body.head(SNIFF_LIMIT));
+    let head = body.head(SNIFF_LIMIT.max(BINARY_SNIFF_LIMIT));
+    let claimed_html = is_html(fetched.content_type(), &head);
+    // Binary data labelled HTML (an image behind a default Content-Type, a hostile site) is
+    // saved as it is, not parsed: the parser would spend the pool on it for garbage links.
+    let binary = claimed_html.then(|| sniff_binary(&head)).flatten();
+    if let Some(kind) = binary {
+        tracing::debug!(message = "Binary body served as HTML; not parsed.", url = %fetched.final_url, kind);
+    }
+    let not_parsed = binary.map(|_| BINARY_AS_HTML);
+    let html = claimed_html && binary.is_none();
     let wanted = rules.follow.is_some() || rules.items.is_some();
     let extracted = if html && wanted {
         extract_bytes_with_items(
@@ -74,6 +94,9 @@ pub fn process(
         links: extracted.links,
         canonical: extracted.canonical,
         items: extracted.items,
+        not_parsed,
+        unusable_links: extracted.skipped_links,
+        dropped_tags: extracted.dropped_deep_tags,
     })
 }
 
@@ -210,6 +233,48 @@ mod tests {
         .unwrap();
         assert!(out.links.is_empty());
         assert!(!out.is_html);
+    }
+
+    #[test]
+    fn binary_served_as_html_is_not_parsed() {
+        let all = LinkSelector::all_links();
+        let rules = PageRules {
+            follow: Some(&all),
+            items: None,
+        };
+        let png = fetched(
+            b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR<a href='/x'>x</a>",
+            "text/html; charset=utf-8",
+        );
+        let out = process(&png, &rules, 1 << 20).unwrap();
+        assert_eq!(out.links.len(), 0);
+        assert!(!out.is_html);
+        assert_eq!(out.not_parsed, Some(BINARY_AS_HTML));
+        assert_eq!(out.body.len(), png.raw_body.len(), "saved whole");
+        let nul = fetched(b"<a href='/x'>x</a>\0\0\0", "text/html");
+        assert_eq!(process(&nul, &rules, 1 << 20).unwrap().links.len(), 0);
+        let html = fetched(b"<a href='/x'>x</a>", "text/html");
+        let out = process(&html, &rules, 1 << 20).unwrap();
+        assert_eq!((out.links.len(), out.not_parsed), (1, None));
+    }
+
+    #[test]
+    fn long_links_and_dropped_tags_are_counted() {
+        let all = LinkSelector::all_links();
+        let rules = PageRules {
+            follow: Some(&all),
+            items: None,
+        };
+        let long = format!("<a href='/{}'>long</a>", "x".repeat(9 * 1024));
+        let deep = "<div>".repeat(600);
+        let page = format!(
+            "<a href='/ok'>ok</a>{long}<a href='mailto:x@y.test'>mail</a>{deep}<a href='/deep'>d</a>"
+        );
+        let body: &'static [u8] = Box::leak(page.into_bytes().into_boxed_slice());
+        let out = process(&fetched(body, "text/html"), &rules, 1 << 20).unwrap();
+        assert_eq!(out.links.len(), 1, "{:?}", out.links);
+        assert_eq!(out.unusable_links, 2, "the 9 KiB link and the mailto");
+        assert!(out.dropped_tags >= 600 - 512, "{}", out.dropped_tags);
     }
 
     #[test]

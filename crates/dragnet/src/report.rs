@@ -24,6 +24,36 @@ pub struct Summary {
     /// Discovered links not queued, by reason (`out_of_scope`, `trap_repeated_path`,
     /// `host_budget`, ...).
     pub links_dropped_by_reason: BTreeMap<String, u64>,
+    /// Pages saved without parsing although served as HTML, by reason (`binary_as_html`:
+    /// the first bytes are binary data, as browsers sniff them).
+    pub not_parsed_by_reason: BTreeMap<String, u64>,
+    /// Pages fetched but not saved by the files sink, by reason (`symlink_in_output`, ...):
+    /// the output folder held something dragnet will not write through.
+    pub outputs_refused_by_reason: BTreeMap<String, u64>,
+    /// Links found on pages: every element the follow rule matched. Adds up as
+    /// `links_found = links_queued + links_duplicate + Σ links_dropped_by_reason`
+    /// (see [`Summary::links_unaccounted`]).
+    pub links_found: u64,
+    /// Found links queued as new URLs (`discovered` is these plus the seeds queued).
+    pub links_queued: u64,
+    /// Found links the frontier already knew (queued, fetched, or reached by a redirect).
+    pub links_duplicate: u64,
+    /// Start tags the parser dropped to stay linear (nesting past 512, element budget): zero
+    /// on real pages.
+    pub tags_dropped: u64,
+    /// Results dropped because the URL's lease had gone to another worker (a shared or
+    /// resumed frontier); that worker records the URL.
+    pub stale_leases: u64,
+    /// HTTP requests attempted, every redirect hop one. Adds up as `requests =
+    /// pages_requested + retries + robots_requests + redirects_followed` (sitemap files,
+    /// read before the crawl, come on top; see [`Summary::requests_unaccounted`]).
+    pub requests: u64,
+    /// URLs requested at least once (the others were skipped before any request).
+    pub pages_requested: u64,
+    /// Attempts at robots.txt files.
+    pub robots_requests: u64,
+    /// Redirects followed.
+    pub redirects_followed: u64,
     /// Retries made.
     pub retries: u64,
     /// Pages whose body (by sha256) was already seen under another URL.
@@ -80,9 +110,42 @@ pub struct Latency {
     pub max: u64,
 }
 
+fn load(counter: &std::sync::atomic::AtomicU64) -> u64 {
+    counter.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// The request counters kept outside [`Stats`] (by the fetcher and the robots.txt cache).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct RequestTotals {
+    pub(crate) sent: u64,
+    pub(crate) redirects: u64,
+    pub(crate) robots: u64,
+}
+
 impl Summary {
+    /// Requests not accounted for as a page's first request, a retry, a robots.txt attempt
+    /// or a redirect: zero when the counters add up and no sitemap was read.
+    pub fn requests_unaccounted(&self) -> i128 {
+        i128::from(self.requests)
+            - i128::from(self.pages_requested)
+            - i128::from(self.retries)
+            - i128::from(self.robots_requests)
+            - i128::from(self.redirects_followed)
+    }
+
+    /// Found links not accounted for as queued, duplicate or dropped by a reason: zero when
+    /// the counters add up (a crawl stopped early may leave pages' links uncounted).
+    pub fn links_unaccounted(&self) -> i128 {
+        let dropped: u64 = self.links_dropped_by_reason.values().sum();
+        i128::from(self.links_found)
+            - i128::from(self.links_queued)
+            - i128::from(self.links_duplicate)
+            - i128::from(dropped)
+    }
+
     pub(crate) fn from_stats(
         stats: &Stats,
+        requests: RequestTotals,
         concurrency: String,
         threads: usize,
         interrupted: bool,
@@ -98,6 +161,17 @@ impl Summary {
             pages_skipped: snapshot.pages_skipped,
             skipped_by_reason: stats.skips(),
             links_dropped_by_reason: stats.dropped_links(),
+            not_parsed_by_reason: stats.not_parsed(),
+            outputs_refused_by_reason: stats.outputs_refused(),
+            requests: requests.sent,
+            pages_requested: load(&stats.pages_requested),
+            robots_requests: requests.robots,
+            redirects_followed: requests.redirects,
+            links_found: load(&stats.links_found),
+            links_queued: load(&stats.links_queued),
+            links_duplicate: load(&stats.links_duplicate),
+            tags_dropped: load(&stats.tags_dropped),
+            stale_leases: load(&stats.stale_leases),
             retries: snapshot.retries,
             duplicates: stats.duplicates.load(std::sync::atomic::Ordering::Relaxed),
             bytes: snapshot.bytes,

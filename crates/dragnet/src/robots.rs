@@ -53,6 +53,8 @@ pub struct RobotsCache {
     /// Origin (`scheme://host:port`) → the cell its robots.txt lands in. A plain mutex: held
     /// only to find or replace the cell, never across the fetch.
     entries: Mutex<HashMap<String, Arc<OnceCell<Entry>>>>,
+    /// Attempts at robots.txt files, for the summary.
+    requests: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for RobotsCache {
@@ -71,7 +73,13 @@ impl RobotsCache {
             user_agent: user_agent.to_owned(),
             policy,
             entries: Mutex::new(HashMap::new()),
+            requests: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// Attempts at robots.txt files so far (their redirects not included).
+    pub fn requests(&self) -> u64 {
+        self.requests.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The verdict for `url`, fetching the host's robots.txt first if needed.
@@ -124,6 +132,8 @@ impl RobotsCache {
         let mut attempt = 0;
         let status = loop {
             attempt += 1;
+            self.requests
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             match self.fetcher.fetch(&robots, &FollowAll).await {
                 Ok(fetched) => {
                     let body = decode_body(

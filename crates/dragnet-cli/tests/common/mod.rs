@@ -188,3 +188,37 @@ pub fn country_urls(site: &TestSite) -> Vec<String> {
         .map(|p| p.url)
         .collect()
 }
+
+/// The summary's counters add up (issue 17 item 7), for a crawl that ran to the end in one
+/// run: every link found was queued, a duplicate, or dropped for a counted reason; every
+/// queued URL (seeds and links) ended once, as ok, failed or skipped; every request was a
+/// page's first, a retry, a robots.txt attempt or a redirect hop (no sitemaps read).
+pub fn assert_counters_add_up(summary: &serde_json::Value) {
+    let n = |key: &str| {
+        summary[key]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{key} in {summary}"))
+    };
+    let dropped: u64 = summary["links_dropped_by_reason"]
+        .as_object()
+        .expect("links_dropped_by_reason")
+        .values()
+        .map(|v| v.as_u64().expect("a count"))
+        .sum();
+    assert_eq!(
+        n("links_found"),
+        n("links_queued") + n("links_duplicate") + dropped,
+        "links found = queued + duplicate + dropped by reason: {summary}"
+    );
+    assert!(n("discovered") >= n("links_queued"), "{summary}");
+    assert_eq!(
+        n("requests"),
+        n("pages_requested") + n("retries") + n("robots_requests") + n("redirects_followed"),
+        "requests = pages + retries + robots + redirects: {summary}"
+    );
+    assert_eq!(
+        n("discovered"),
+        n("pages_ok") + n("pages_failed") + n("pages_skipped"),
+        "every queued URL ends once: {summary}"
+    );
+}

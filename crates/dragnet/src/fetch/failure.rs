@@ -47,6 +47,9 @@ pub enum FailureKind {
     DeniedByPattern,
     /// Skipped: the URL looks like a crawler trap (the label says which guard).
     Trap(&'static str),
+    /// Skipped: the URL redirects to a page the crawl already has under its own URL (queued,
+    /// fetched, or reached by another redirect), which is fetched once, there.
+    RedirectToSeen,
     /// Anything else the HTTP client reported.
     Other,
 }
@@ -80,6 +83,7 @@ impl FailureKind {
             Self::OutOfScope => "out_of_scope",
             Self::DeniedByPattern => "denied_by_pattern",
             Self::Trap(label) => label,
+            Self::RedirectToSeen => "redirect_to_seen",
             Self::Other => "other",
         }
     }
@@ -102,6 +106,7 @@ impl FailureKind {
                 | Self::OutOfScope
                 | Self::DeniedByPattern
                 | Self::Trap(_)
+                | Self::RedirectToSeen
         )
     }
 

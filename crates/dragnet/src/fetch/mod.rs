@@ -129,6 +129,18 @@ pub struct Fetcher {
     budget: BodyBudget,
     /// The system's roots, read before the first https request.
     tls: Arc<tls::LazyRoots>,
+    /// Requests sent and redirects followed, shared by every clone, for the summary.
+    counts: Arc<RequestCounts>,
+}
+
+/// What a [`Fetcher`] and its clones sent, for the summary's request accounting.
+#[derive(Debug, Default)]
+pub struct RequestCounts {
+    /// HTTP requests attempted (every redirect hop is one), including those refused before
+    /// they left (a private address, no time left).
+    pub sent: std::sync::atomic::AtomicU64,
+    /// Redirects followed (each led to one more request).
+    pub redirects: std::sync::atomic::AtomicU64,
 }
 
 impl Fetcher {
@@ -191,6 +203,7 @@ impl Fetcher {
             default_headers: headers,
             budget: BodyBudget::new(body::BODY_MEMORY),
             tls,
+            counts: Arc::default(),
         })
     }
 
@@ -208,6 +221,11 @@ impl Fetcher {
         }
         headers.extend(self.default_headers.clone());
         headers
+    }
+
+    /// Requests sent and redirects followed so far by this fetcher and its clones.
+    pub fn request_counts(&self) -> &RequestCounts {
+        &self.counts
     }
 
     /// The same client (same connection pool) reading at most `max_body` bytes and keeping
@@ -235,6 +253,9 @@ impl Fetcher {
         let mut current = url.clone();
         let mut visited = vec![current.clone()];
         loop {
+            self.counts
+                .sent
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let result = self.fetch_hop(&current, deadline).await;
             let hop = match result {
                 Ok(hop) => hop,
@@ -283,6 +304,9 @@ impl Fetcher {
                         failure.elapsed = started.elapsed();
                         return Err(failure);
                     }
+                    self.counts
+                        .redirects
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     visited.push(next.clone());
                     current = next;
                 }

@@ -33,6 +33,65 @@ async fn lease_all<F: Frontier>(frontier: &F) -> Vec<Lease> {
     }
 }
 
+/// A redirect target is claimed once: a later link to it is a duplicate, another URL's
+/// redirect to it is refused, the claimant's own retry is not, and a URL already known is
+/// never claimed.
+pub async fn redirect_targets_are_claimed_once<F: Frontier>(frontier: F) {
+    let added = frontier
+        .add(vec![
+            request("http://example.com/a", 0),
+            request("http://example.com/b", 0),
+            request("http://example.com/known", 1),
+        ])
+        .await
+        .expect("add");
+    assert_eq!(added, 3);
+    let leases = lease_all(&frontier).await;
+    let lease = |path: &str| {
+        leases
+            .iter()
+            .find(|l| l.request.url.path() == path)
+            .unwrap_or_else(|| panic!("{path} leased"))
+    };
+    let (a, b) = (lease("/a"), lease("/b"));
+    let target = Url::parse("http://EXAMPLE.com/c#x").expect("literal");
+    let claim = |lease: &Lease, url: &str| {
+        let url = Url::parse(url).expect("literal");
+        let lease = lease.clone();
+        let frontier = &frontier;
+        async move { frontier.claim_redirect(&lease, &url).await.expect("claim") }
+    };
+    assert!(frontier.claim_redirect(a, &target).await.expect("claim"));
+    assert!(
+        claim(a, "http://example.com/c").await,
+        "the claimant again (a retry)"
+    );
+    assert!(
+        !claim(b, "http://example.com/c").await,
+        "another URL's redirect"
+    );
+    assert!(
+        !claim(a, "http://example.com/known").await,
+        "a URL known on its own"
+    );
+    assert!(claim(a, "http://example.com/a#self").await, "its own key");
+    let discovered = vec![
+        request("http://example.com/c", 1),
+        request("http://example.com/d", 1),
+    ];
+    let new = frontier
+        .complete(a, Outcome::Done { attempts: 1 }, discovered)
+        .await
+        .expect("complete");
+    assert_eq!(new, 1, "a link to a claimed target is a duplicate");
+    let counts = frontier.counts().await.expect("counts");
+    assert_eq!(
+        (counts.queued, counts.leased, counts.done),
+        (1, 2, 1),
+        "a claimed target is not counted"
+    );
+}
+
 /// Two spellings of one URL are one entry; the first spelling is the one requested.
 pub async fn dedups_on_canonical_key<F: Frontier>(frontier: F) {
     let added = frontier
@@ -250,6 +309,9 @@ impl<F: Frontier, G: Send + Sync + 'static> Frontier for Guarded<F, G> {
     async fn release(&self, lease: &Lease) -> Result<(), FrontierError> {
         self.frontier.release(lease).await
     }
+    async fn claim_redirect(&self, lease: &Lease, target: &Url) -> Result<bool, FrontierError> {
+        self.frontier.claim_redirect(lease, target).await
+    }
     async fn counts(&self) -> Result<FrontierCounts, FrontierError> {
         self.frontier.counts().await
     }
@@ -269,6 +331,7 @@ macro_rules! frontier_conformance {
     ($make:expr) => {
         $crate::frontier_conformance!(@tests $make;
             dedups_on_canonical_key,
+            redirect_targets_are_claimed_once,
             leases_are_exclusive_and_counted,
             complete_adds_discovered,
             stale_leases_are_refused,

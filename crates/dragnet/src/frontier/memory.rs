@@ -20,6 +20,8 @@ pub struct MemoryFrontier {
 struct Inner {
     /// Canonical key → state, for every URL ever seen (the dedup set).
     states: HashMap<String, State>,
+    /// Redirect targets claimed ([`Frontier::claim_redirect`]): key → the claiming key.
+    claimed: HashMap<String, String>,
     /// Per-host FIFO queues of (key, request).
     queues: HashMap<String, VecDeque<(String, CrawlRequest)>>,
     /// Hosts with a non-empty queue, in the order they will be served (round robin).
@@ -77,7 +79,7 @@ impl Inner {
         let mut added = 0;
         for request in requests {
             let key = canon.key(&request.url);
-            if self.states.contains_key(&key) {
+            if self.states.contains_key(&key) || self.claimed.contains_key(&key) {
                 continue;
             }
             self.states.insert(key.clone(), State::Queued);
@@ -157,6 +159,28 @@ impl Frontier for MemoryFrontier {
         inner.counts.leased -= 1;
         inner.states.insert(lease.key.clone(), state);
         Ok(inner.add(&self.canon, discovered))
+    }
+
+    async fn claim_redirect(
+        &self,
+        lease: &Lease,
+        target: &url::Url,
+    ) -> Result<bool, FrontierError> {
+        let key = self.canon.key(target);
+        if key == lease.key {
+            return Ok(true);
+        }
+        let mut inner = self.lock()?;
+        if inner.states.contains_key(&key) {
+            return Ok(false);
+        }
+        match inner.claimed.get(&key) {
+            Some(owner) => Ok(*owner == lease.key),
+            None => {
+                inner.claimed.insert(key, lease.key.clone());
+                Ok(true)
+            }
+        }
     }
 
     async fn release(&self, lease: &Lease) -> Result<(), FrontierError> {

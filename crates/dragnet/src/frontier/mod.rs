@@ -122,6 +122,26 @@ pub trait Frontier: Send + Sync + 'static {
         discovered: Vec<CrawlRequest>,
     ) -> impl Future<Output = Result<u64, FrontierError>> + Send;
 
+    /// Marks `target`, reached by following a redirect from `lease`'s URL, as seen, so that
+    /// a link to it found later is a duplicate: its body is then fetched once, and saved
+    /// under the name of the URL that reached it first. Returns `false` when `target` is
+    /// already known, under its own entry (queued, leased, done or failed) or claimed by
+    /// another URL's redirect: the caller does not follow the redirect then (the target is,
+    /// or was, fetched on its own). Claiming again for the same key (a retry, or the same
+    /// URL after a resume) returns `true`, as does a target whose key is the lease's own.
+    /// A claimed target is never queued and is not in [`Frontier::counts`].
+    ///
+    /// The default claims nothing and returns `true`: a backend without claims fetches a
+    /// page reached both by a redirect and by a link twice, as before.
+    fn claim_redirect(
+        &self,
+        lease: &Lease,
+        target: &url::Url,
+    ) -> impl Future<Output = Result<bool, FrontierError>> + Send {
+        let _ = (lease, target);
+        std::future::ready(Ok(true))
+    }
+
     /// Puts a leased request back in the queue without an outcome (the crawl is stopping).
     ///
     /// # Errors

@@ -20,7 +20,7 @@ use crate::fetch::{Fetcher, RetryPolicy};
 use crate::frontier::{Frontier, MemoryFrontier};
 use crate::gate::Gate;
 use crate::process::CpuPool;
-use crate::report::Summary;
+use crate::report::{RequestTotals, Summary};
 use crate::request::CrawlRequest;
 use crate::robots::RobotsCache;
 use crate::scope::ScopeRules;
@@ -135,7 +135,7 @@ impl<F: Frontier> Crawler<F> {
             stop,
             extra_sinks,
         } = self;
-        let sinks = open_sinks(&config, extra_sinks)?;
+        let sinks = open_sinks(&config, extra_sinks, &stats)?;
         let fetcher = Fetcher::new(&config)?;
         let pool = CpuPool::new(config.threads, Arc::clone(&stats))?;
         gate.set_min_interval(config.delay);
@@ -211,8 +211,15 @@ impl<F: Frontier> Crawler<F> {
         let flushed = ctx.sinks.finish().await;
         let interrupted = scheduled?;
         flushed?;
+        let counts = ctx.fetcher.request_counts();
+        let requests = RequestTotals {
+            sent: counts.sent.load(Ordering::Relaxed),
+            redirects: counts.redirects.load(Ordering::Relaxed),
+            robots: ctx.robots.as_ref().map_or(0, RobotsCache::requests),
+        };
         let summary = Summary::from_stats(
             &stats,
+            requests,
             config.concurrency_label(),
             config.threads,
             interrupted,
@@ -226,18 +233,21 @@ impl<F: Frontier> Crawler<F> {
     }
 }
 
-fn open_sinks(config: &Config, extra: Vec<Box<dyn Sink>>) -> Result<Vec<Box<dyn Sink>>, Error> {
+fn open_sinks(
+    config: &Config,
+    extra: Vec<Box<dyn Sink>>,
+    stats: &Arc<Stats>,
+) -> Result<Vec<Box<dyn Sink>>, Error> {
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
     if let Some(dir) = &config.out_dir {
         std::fs::create_dir_all(dir).map_err(|source| Error::OutputDir {
             path: dir.clone(),
             source,
         })?;
-        sinks.push(Box::new(FilesSink::with_layout(
-            dir,
-            config.layout,
-            config.dedup_content,
-        )));
+        sinks.push(Box::new(
+            FilesSink::with_layout(dir, config.layout, config.dedup_content)
+                .counting_in(Arc::clone(stats)),
+        ));
     }
     if let Some(path) = &config.pages_log {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {

@@ -70,14 +70,17 @@ pub(super) async fn run_task<F: Frontier>(
 ) -> Result<(), Error> {
     let request = &lease.request;
     let (record, discovered) = match admit(&ctx, &request.url, &host, permit).await {
-        Ok(permit) => fetch_and_process(&ctx, request, &host, permit).await,
+        Ok(permit) => fetch_and_process(&ctx, &lease, &host, permit).await,
         Err(skip) => (failed_record(request, 0, &skip, None), Vec::new()),
     };
     let attempts = record.attempts;
+    if attempts > 0 {
+        ctx.stats.add(&ctx.stats.pages_requested, 1);
+    }
     let outcome = match &record.error {
         None => Outcome::Done { attempts },
         Some(reason) => {
-            if attempts == 0 {
+            if attempts == 0 || *reason == FailureKind::RedirectToSeen.label() {
                 ctx.stats.record_skip(reason);
             } else {
                 ctx.stats.record_failure(reason);
@@ -94,12 +97,20 @@ pub(super) async fn run_task<F: Frontier>(
     } else {
         ctx.sinks.send(Arc::new(record)).await?;
     }
+    let sent = discovered.len() as u64;
     match ctx.frontier.complete(&lease, outcome, discovered).await {
-        Ok(added) => ctx.stats.add(&ctx.stats.discovered, added),
+        Ok(added) => {
+            ctx.stats.add(&ctx.stats.discovered, added);
+            ctx.stats.add(&ctx.stats.links_queued, added);
+            ctx.stats
+                .add(&ctx.stats.links_duplicate, sent.saturating_sub(added));
+        }
         // The lease expired and went to another worker (a shared frontier): its result will
         // be recorded there. Ours is dropped; the only cost is the duplicate fetch.
         Err(FrontierError::StaleLease { key, .. }) => {
             tracing::warn!(message = "Lease lost before completion; result dropped.", %key);
+            ctx.stats.add(&ctx.stats.stale_leases, 1);
+            ctx.stats.record_dropped_links_n("stale_lease", sent);
         }
         Err(error) => return Err(error.into()),
     }
@@ -144,18 +155,25 @@ async fn admit<F: Frontier>(
 /// Fetches (with retries) and processes one URL: its record and the links to queue.
 async fn fetch_and_process<F: Frontier>(
     ctx: &TaskContext<F>,
-    request: &CrawlRequest,
+    lease: &Lease,
     host: &str,
     permit: Permit,
 ) -> (PageRecord, Vec<CrawlRequest>) {
+    let request = &lease.request;
     let retrier = Retrier {
         fetcher: &ctx.fetcher,
         gate: &ctx.gate,
         stats: Some(&ctx.stats),
         policy: ctx.policy,
     };
-    let Attempted { result, attempts } =
-        fetch_with_retries(retrier, &request.url, host, permit, ctx).await;
+    let Attempted { result, attempts } = fetch_with_retries(
+        retrier,
+        &request.url,
+        host,
+        permit,
+        &LeaseGuard { ctx, lease },
+    )
+    .await;
     match result {
         Ok(fetched) => {
             let fetched = Arc::new(fetched);
@@ -176,8 +194,17 @@ async fn fetch_and_process<F: Frontier>(
                 Ok(processed) => {
                     ctx.stats
                         .record_ok(processed.body.len() as u64, fetched.elapsed);
+                    let found = processed.links.len() as u64 + processed.unusable_links;
+                    ctx.stats.add(&ctx.stats.links_found, found);
+                    ctx.stats
+                        .record_dropped_links_n("unusable_link", processed.unusable_links);
+                    ctx.stats
+                        .add(&ctx.stats.tags_dropped, processed.dropped_tags);
                     let discovered = admit_links(ctx, request.depth + 1, processed.links);
                     let duplicate = ctx.is_duplicate_body(&processed.sha256);
+                    if let Some(label) = processed.not_parsed {
+                        ctx.stats.record_not_parsed(label);
+                    }
                     let record = PageRecord {
                         url: request.url.clone(),
                         final_url: Some(fetched.final_url.clone()),
@@ -192,6 +219,7 @@ async fn fetch_and_process<F: Frontier>(
                         is_html: processed.is_html,
                         duplicate,
                         canonical: processed.canonical,
+                        not_parsed: processed.not_parsed,
                         error: None,
                         error_message: None,
                         exchange: Some(Arc::clone(&fetched)),
@@ -255,6 +283,40 @@ impl<F: Frontier> RedirectGuard for TaskContext<F> {
     }
 }
 
+/// The redirect checks of one lease: the crawl's rules, then a claim on the target in the
+/// frontier, so a page reached by a redirect and by a link is fetched once, under the URL
+/// that reached it first (the other is logged as `redirect_to_seen`, with the target as its
+/// final URL).
+struct LeaseGuard<'a, F> {
+    ctx: &'a TaskContext<F>,
+    lease: &'a Lease,
+}
+
+impl<F: Frontier> RedirectGuard for LeaseGuard<'_, F> {
+    fn check<'a>(
+        &'a self,
+        target: &'a Url,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), FetchFailure>> + Send + 'a>>
+    {
+        Box::pin(async move {
+            self.ctx.check(target).await?;
+            match self.ctx.frontier.claim_redirect(self.lease, target).await {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(FetchFailure::new(
+                    FailureKind::RedirectToSeen,
+                    format!("redirect to {target}, which this crawl fetches under its own URL"),
+                    target,
+                )),
+                Err(error) => Err(FetchFailure::new(
+                    FailureKind::Other,
+                    format!("redirect to {target} could not be recorded: {error}"),
+                    target,
+                )),
+            }
+        })
+    }
+}
+
 fn failed_record(
     request: &CrawlRequest,
     attempts: u32,
@@ -275,6 +337,7 @@ fn failed_record(
         is_html: false,
         duplicate: false,
         canonical: None,
+        not_parsed: None,
         error: Some(failure.kind.label()),
         error_message: Some(failure.message.clone()),
         exchange: None,
@@ -286,6 +349,8 @@ fn failed_record(
 /// the host's budget. The others are counted by reason.
 fn admit_links<F>(ctx: &TaskContext<F>, depth: u32, links: Vec<Url>) -> Vec<CrawlRequest> {
     if depth > ctx.max_depth {
+        ctx.stats
+            .record_dropped_links_n("too_deep", links.len() as u64);
         return Vec::new();
     }
     let mut dropped: Vec<String> = Vec::new();

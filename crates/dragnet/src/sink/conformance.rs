@@ -100,6 +100,7 @@ pub fn page(i: usize, body_len: usize) -> PageRecord {
         is_html: false,
         duplicate: false,
         canonical: None,
+        not_parsed: None,
         error: Some("http_404".into()),
         error_message: Some("server answered 404 Not Found".into()),
         exchange: None,

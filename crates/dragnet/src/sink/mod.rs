@@ -56,6 +56,9 @@ pub struct PageRecord {
     pub duplicate: bool,
     /// `<link rel=canonical>`, when the page has one.
     pub canonical: Option<Url>,
+    /// Why a body was saved without being parsed although its Content-Type said HTML
+    /// (`binary_as_html`: its first bytes are binary data).
+    pub not_parsed: Option<&'static str>,
     /// Failure label (`http_404`, `timeout`, ...) when the URL failed.
     pub error: Option<String>,
     /// Failure detail.
@@ -298,6 +301,7 @@ pub(crate) mod tests {
             is_html: true,
             duplicate: false,
             canonical: None,
+            not_parsed: None,
             error: if body.is_none() {
                 Some("http_404".into())
             } else {

@@ -39,6 +39,8 @@ struct Line<'a> {
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     duplicate: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
+    not_parsed: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     message: Option<&'a str>,
@@ -180,6 +182,7 @@ impl Sink for PagesLog {
             content_type: record.content_type.as_deref(),
             canonical: record.canonical.as_ref().map(url::Url::as_str),
             duplicate: record.duplicate,
+            not_parsed: record.not_parsed,
             error: record.error.as_deref(),
             message: record.error_message.as_deref(),
         };

@@ -31,6 +31,18 @@ pub struct Stats {
     pub(crate) discovered: AtomicU64,
     pub(crate) pages_skipped: AtomicU64,
     pub(crate) duplicates: AtomicU64,
+    /// URLs requested at least once.
+    pub(crate) pages_requested: AtomicU64,
+    /// Links found on pages (every element the follow rule matched).
+    pub(crate) links_found: AtomicU64,
+    /// Found links the frontier took as new.
+    pub(crate) links_queued: AtomicU64,
+    /// Found links the frontier already knew.
+    pub(crate) links_duplicate: AtomicU64,
+    /// Start tags the parser dropped (nesting past its cap, element budget).
+    pub(crate) tags_dropped: AtomicU64,
+    /// Completions refused because the lease had gone to another worker.
+    pub(crate) stale_leases: AtomicU64,
     pub(crate) cpu_busy_nanos: AtomicU64,
     pub(crate) cpu_backlog: AtomicU64,
     /// Failure label → count. Touched once per failed URL only.
@@ -39,6 +51,10 @@ pub struct Stats {
     skips: Mutex<BTreeMap<String, u64>>,
     /// Why discovered links were not queued → count. Touched once per page.
     dropped_links: Mutex<BTreeMap<String, u64>>,
+    /// Bodies saved without parsing although served as HTML (`binary_as_html`) → count.
+    not_parsed: Mutex<BTreeMap<String, u64>>,
+    /// Pages fetched but not saved by the files sink (a link in the output folder) → count.
+    outputs_refused: Mutex<BTreeMap<String, u64>>,
     /// Per-successful-fetch latency in ms (3 significant digits).
     latency: Mutex<Histogram<u64>>,
     /// The current control window's attempts, for the concurrency controller.
@@ -104,11 +120,19 @@ impl Stats {
             discovered: AtomicU64::new(0),
             pages_skipped: AtomicU64::new(0),
             duplicates: AtomicU64::new(0),
+            pages_requested: AtomicU64::new(0),
+            links_found: AtomicU64::new(0),
+            links_queued: AtomicU64::new(0),
+            links_duplicate: AtomicU64::new(0),
+            tags_dropped: AtomicU64::new(0),
+            stale_leases: AtomicU64::new(0),
             cpu_busy_nanos: AtomicU64::new(0),
             cpu_backlog: AtomicU64::new(0),
             failures: Mutex::new(BTreeMap::new()),
             skips: Mutex::new(BTreeMap::new()),
             dropped_links: Mutex::new(BTreeMap::new()),
+            outputs_refused: Mutex::new(BTreeMap::new()),
+            not_parsed: Mutex::new(BTreeMap::new()),
             // Invariant: the bounds are constants that hdrhistogram accepts (1 ≤ low, 2·low ≤ high, sigfig ≤ 5).
             window: WindowRecorder::default(),
             history: Mutex::new(Vec::new()),
@@ -134,6 +158,32 @@ impl Stats {
     pub(crate) fn record_skip(&self, label: &str) {
         self.pages_skipped.fetch_add(1, Ordering::Relaxed);
         *lock(&self.skips).entry(label.to_owned()).or_default() += 1;
+    }
+
+    pub(crate) fn record_not_parsed(&self, label: &str) {
+        *lock(&self.not_parsed).entry(label.to_owned()).or_default() += 1;
+    }
+
+    pub(crate) fn not_parsed(&self) -> BTreeMap<String, u64> {
+        lock(&self.not_parsed).clone()
+    }
+
+    pub(crate) fn record_output_refused(&self, label: &str) {
+        *lock(&self.outputs_refused)
+            .entry(label.to_owned())
+            .or_default() += 1;
+    }
+
+    pub(crate) fn outputs_refused(&self) -> BTreeMap<String, u64> {
+        lock(&self.outputs_refused).clone()
+    }
+
+    pub(crate) fn record_dropped_links_n(&self, label: &str, n: u64) {
+        if n > 0 {
+            *lock(&self.dropped_links)
+                .entry(label.to_owned())
+                .or_default() += n;
+        }
     }
 
     pub(crate) fn record_dropped_links(&self, labels: Vec<String>) {

@@ -389,6 +389,28 @@ impl Frontier for DiskFrontier {
         }
     }
 
+    async fn claim_redirect(&self, lease: &Lease, target: &Url) -> Result<bool, FrontierError> {
+        let request = CrawlRequest {
+            url: target.clone(),
+            depth: lease.request.depth,
+        };
+        let Some(target) = self.prepare(vec![request]).pop() else {
+            return Ok(true);
+        };
+        if target.key.as_deref().unwrap_or(&target.url) == lease.key {
+            return Ok(true);
+        }
+        let op = Op::Claim {
+            owner: lease.key.clone(),
+            target,
+        };
+        match self.call(op).await {
+            Ok(Reply::Claimed(fresh)) => Ok(fresh),
+            Ok(other) => Err(self.unexpected(other)),
+            Err(e) => Err(e.into_frontier(&self.dir)),
+        }
+    }
+
     async fn release(&self, lease: &Lease) -> Result<(), FrontierError> {
         let op = Op::Release {
             key: lease.key.clone(),

@@ -19,6 +19,10 @@ use tokio::sync::{mpsc, oneshot};
 use super::{DiskError, State, StateCounts, now};
 use crate::frontier::{FrontierCounts, Outcome};
 
+/// `urls.state` of a redirect target claimed by another URL (its key in `reason`): in the
+/// seen set, never queued, not in `counts`, outside every state query (`= 0`, `= 1`, `>= 3`).
+const CLAIMED: i64 = -1;
+
 /// Commands taken into one transaction at most.
 const MAX_GROUP_COMMANDS: usize = 512;
 /// URLs (added, discovered, leased) handled in one transaction at most, so one group's
@@ -65,6 +69,11 @@ pub(super) enum Op {
         key: String,
         token: u64,
     },
+    /// See [`crate::frontier::Frontier::claim_redirect`].
+    Claim {
+        owner: String,
+        target: NewUrl,
+    },
 }
 
 impl Op {
@@ -73,7 +82,7 @@ impl Op {
             Op::Add(urls) => urls.len(),
             Op::Lease(max) => *max,
             Op::Complete { discovered, .. } => 1 + discovered.len(),
-            Op::Release { .. } => 1,
+            Op::Release { .. } | Op::Claim { .. } => 1,
         }
     }
 }
@@ -83,6 +92,7 @@ pub(super) enum Reply {
     Added(u64),
     Leased(Vec<Leased>),
     Released,
+    Claimed(bool),
 }
 
 pub(super) type Answer = Result<Reply, DiskError>;
@@ -128,7 +138,10 @@ impl Writer {
     }
 
     fn run_group(&mut self, group: Vec<Command>) {
-        let durable = group.iter().any(|c| !matches!(c.op, Op::Lease(_)));
+        // A claim lost to a power cut costs at most a second fetch of its target.
+        let durable = group
+            .iter()
+            .any(|c| !matches!(c.op, Op::Lease(_) | Op::Claim { .. }));
         let before = (self.counts, self.turn);
         let mut answers = Vec::with_capacity(group.len());
         // Set when the transaction itself broke: then nothing of the group may be kept.
@@ -222,6 +235,7 @@ impl Writer {
                 .complete(key, *token, outcome, discovered)
                 .map(Reply::Added),
             Op::Release { key, token } => self.release(key, *token).map(|()| Reply::Released),
+            Op::Claim { owner, target } => self.claim(owner, target).map(Reply::Claimed),
         };
         match answer {
             Err(DiskError::StaleLease) => Ok(Err(DiskError::StaleLease)),
@@ -263,6 +277,37 @@ impl Writer {
         }
         self.counts.add(State::Queued, added as i64);
         Ok(added)
+    }
+
+    fn claim(&mut self, owner: &str, url: &NewUrl) -> Result<bool, DiskError> {
+        let fail = |e| DiskError::sql("claiming a redirect target", e);
+        let key = url.key.as_deref().unwrap_or(&url.url);
+        let found: Option<(i64, Option<String>)> = self
+            .conn
+            .prepare_cached(
+                "SELECT state, reason FROM urls WHERE fp = ?1 AND coalesce(key, url) = ?2",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row(params![url.fp, key], |row| Ok((row.get(0)?, row.get(1)?)))
+                    .optional()
+            })
+            .map_err(fail)?;
+        if let Some((state, claimant)) = found {
+            return Ok(state == CLAIMED && claimant.as_deref() == Some(owner));
+        }
+        let host = self.host_id(&url.host).map_err(fail)?;
+        self.conn
+            .prepare_cached(
+                "INSERT INTO urls (fp, key, url, depth, host_id, state, reason, added_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    url.fp, url.key, url.url, url.depth, host, CLAIMED, owner, now()
+                ])
+            })
+            .map_err(fail)?;
+        Ok(true)
     }
 
     /// Whether the canonical key of `url` is already stored: the exact seen set, found
