@@ -39,6 +39,7 @@ mod countries;
 mod countries_names;
 mod country_page;
 mod faults;
+mod limited;
 pub mod limits;
 mod manifest;
 mod real;
@@ -70,6 +71,7 @@ pub use stats::{HostStats, PER_PATH_LIMIT, SiteStats};
 
 use countries::{Countries, LIST_PATH};
 use faults::Faults;
+use limited::HostLimits;
 use real::RealPages;
 use request_log::Recorder;
 use server::{Content, SiteState};
@@ -148,6 +150,7 @@ impl TestSite {
             stats: Arc::new(Stats::new(hosts)),
             requests: Recorder::new(),
             faults: Faults::new(&config, hosts),
+            limits: HostLimits::new(&config, hosts),
             config,
             content,
             origins,
@@ -277,6 +280,7 @@ impl TestSite {
         self.state.stats.reset();
         self.state.requests.reset();
         self.state.faults.reset();
+        self.state.limits.reset();
     }
 
     /// Stops the listeners and closes every connection.
