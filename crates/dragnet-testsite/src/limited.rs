@@ -262,14 +262,9 @@ mod tests {
         assert_eq!(h["ratelimit"], "\"default\";r=7;t=2");
         let mut h = HeaderMap::new();
         announce(&mut h, Announce::XRateLimit, &verdict);
-        assert_eq!(
-            (
-                &h["x-ratelimit-limit"],
-                &h["x-ratelimit-remaining"],
-                &h["x-ratelimit-reset"]
-            ),
-            (&"30", &"7", &"2")
-        );
+        assert_eq!(h["x-ratelimit-limit"], "30");
+        assert_eq!(h["x-ratelimit-remaining"], "7");
+        assert_eq!(h["x-ratelimit-reset"], "2");
         let cap = Verdict {
             quota: Some((5, None)),
             remaining: Some(4),

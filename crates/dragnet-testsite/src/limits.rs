@@ -528,6 +528,27 @@ mod tests {
     }
 
     #[test]
+    fn a_fixed_retry_after_overrides_the_limits_wait() {
+        let mut limiter = Limiter::new(Behaviour {
+            limit: Some(Limit::Bucket {
+                per_sec: 60.0,
+                burst: 1,
+            }),
+            fixed_retry_after_secs: Some(2),
+            announce: Announce::Ietf,
+            ..Behaviour::default()
+        });
+        let ok = limiter.admit(0.0, 0);
+        assert!(ok.admitted);
+        assert_eq!(ok.retry_after, None);
+        // A bucket of 60/s with a burst of 1 announces 60 per whole second.
+        assert_eq!(ok.quota, Some((60, Some(Duration::from_secs(1)))));
+        let refused = limiter.admit(1.0, 0);
+        assert!(!refused.admitted);
+        assert_eq!(refused.retry_after, Some(Duration::from_secs(2)));
+    }
+
+    #[test]
     fn a_change_replaces_the_limit() {
         let mut limiter = Limiter::new(Behaviour {
             limit: Some(Limit::Cap { max: 8 }),
