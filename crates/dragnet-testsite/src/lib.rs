@@ -6,6 +6,11 @@
 //! retrying clients always get through), bandwidth limits and robots.txt. Everything is a
 //! pure function of the seed, the path and the attempt number on that path.
 //!
+//! Hosts can also serve a rate-limit [`Behaviour`](limits::Behaviour) each
+//! ([`SiteConfig::behaviours`]): a concurrency cap, token bucket or fixed window that may change
+//! mid-run, refusals as 429 or 503 at once or after the latency, `Retry-After` in seconds, as
+//! a date or absent, and the limit announced in `RateLimit` / `X-RateLimit-*` headers.
+//!
 //! Three profiles: [`Profile::Countries`], the tutorial's job (a list page with 233 flag-icon
 //! links to Wikipedia-like country pages of 150 KB to 1.2 MB), [`Profile::Web`], a generated
 //! web of any size, and [`Profile::Real`], a folder of real web pages.
