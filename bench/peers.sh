@@ -32,6 +32,7 @@ PROFILES=${PROFILES:-"a b c d"}
 TOOLS=${TOOLS:-"dragnet wget2 curl scrapy crawlee"}
 PEERS_DIR=${PEERS_DIR:-$ROOT/target/bench-peers}
 SCRAPY_VERSION=2.13.3
+TWISTED_VERSION=24.11.0
 CRAWLEE_VERSION=3.13.10
 selector='td .flagicon + a'
 need jq jq
@@ -45,11 +46,12 @@ wanted_tool() { [[ " $TOOLS " == *" $1 "* ]]; }
 
 setup_scrapy() {
     local have
-    have=$("$PEERS_DIR/venv/bin/python" -c 'import scrapy; print(scrapy.__version__)' 2>/dev/null) || true
-    [ "$have" = "$SCRAPY_VERSION" ] && return 0
+    have=$("$PEERS_DIR/venv/bin/python" -c 'import scrapy, twisted; print(scrapy.__version__, twisted.__version__)' 2>/dev/null) || true
+    [ "$have" = "$SCRAPY_VERSION $TWISTED_VERSION" ] && return 0
     echo "installing scrapy==$SCRAPY_VERSION into $PEERS_DIR/venv" >&2
     { [ -x "$PEERS_DIR/venv/bin/pip" ] || python3 -m venv "$PEERS_DIR/venv"; } >&2 || return 1
-    "$PEERS_DIR/venv/bin/pip" install -q "scrapy==$SCRAPY_VERSION" >&2
+    # Twisted 25 dropped a private function Scrapy 2.13 imports: pinned below it.
+    "$PEERS_DIR/venv/bin/pip" install -q "scrapy==$SCRAPY_VERSION" "twisted==$TWISTED_VERSION" >&2
 }
 
 setup_crawlee() {
@@ -74,6 +76,17 @@ for tool in wget2 curl; do
         TOOLS=${TOOLS/$tool/}
     fi
 done
+
+# wget2 retries a 429 or 503 only when it is listed in --retry-on-http-error, which older
+# releases (Debian 12's 1.99.1) do not have: there it gives the page up.
+WGET2_RETRY=()
+if wanted_tool wget2; then
+    if wget2 --help 2>&1 | grep -q retry-on-http-error; then
+        WGET2_RETRY=(--retry-on-http-error=429,503)
+    else
+        NOTES+=("wget2 $(wget2 --version | awk 'NR == 1 { print $3 }') has no --retry-on-http-error: a refused page is given up, not retried")
+    fi
+fi
 
 cat >"$WORK/spider.py" <<'EOF'
 # The reference job as a Scrapy spider: the list page, then every `td .flagicon + a` link.
@@ -202,7 +215,7 @@ profile() {
         wanted_tool dragnet && row "$label" dragnet "$level" "$BIN/dragnet" crawl "$START_URL" --follow "$selector" \
             --depth 1 --out "$WORK/out" -q --allow-private --retries 20 --concurrency "$level"
         wanted_tool wget2 && row "$label" wget2 "$level" wget2 -q --max-threads "$level" -i "$WORK/urls.txt" \
-            -P "$WORK/out" --no-robots --compression=identity --tries 21 --retry-on-http-error=429,503 \
+            -P "$WORK/out" --no-robots --compression=identity --tries 21 "${WGET2_RETRY[@]}" \
             --waitretry "$retry_after"
         wanted_tool curl && row "$label" "curl --parallel" "$level" curl -s --parallel --parallel-max "$level" \
             --retry 20 -K "$WORK/curl.cfg"
