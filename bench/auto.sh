@@ -145,7 +145,8 @@ profile() {
         'BEGIN { printf "\nauto: %.2f s, %.2fx the best fixed setting (%s in flight, %.2f s)\n", a, a / b, l, b }'
     # For the drawn summary: auto's row and the best fixed row, "wall | refusals | share".
     LAST_AUTO=${rows[auto]}
-    LAST_BEST=${rows[$best_level]}
+    LAST_BEST="| - | - | - | - | - |"
+    [ -n "$best_level" ] && LAST_BEST=${rows[$best_level]}
     LAST_RATIO=$(awk -v a="$auto_wall" -v b="$best" 'BEGIN { printf "%.2f", a / b }')
     LAST_BEST_LEVEL=$best_level
     stop_site
@@ -157,7 +158,7 @@ drawn() {
     local seed summary=() what
     for seed in $SEEDS; do
         what=$("$BIN/dragnet-testsite" serve --behaviour-seed "$seed" --print-behaviour |
-            jq -r '.[0] | "\(.limit // {kind: "none"} | [.kind, (.max // .per_sec // .quota // empty), (if .window_ms then "per \(.window_ms) ms" else empty end)] | map(tostring) | join(" ")), \(.latency_ms) ± \(.jitter_ms) ms\(if .tail_share > 0 then ", tail" else "" end)\(if .capacity then ", capacity \(.capacity)" else "" end), \(.status) \(.timing | sub("_"; " ")), Retry-After \(.retry_after | sub("_"; " "))\(if .announce != "none" then ", announced (\(.announce))" else "" end)\(if .change then ", changes at \(.change.at_ms) ms" else "" end)"')
+            jq -r '.[0] | "\(.limit // {kind: "none"} | [.kind, (.max // (if .per_sec then "\(.per_sec)/s" else null end) // .quota // empty), (if .window_ms then "per \(.window_ms) ms" else empty end)] | map(tostring) | join(" ")), \(.latency_ms) ± \(.jitter_ms) ms\(if .tail_share > 0 then ", tail" else "" end)\(if .capacity then ", capacity \(.capacity)" else "" end), \(.status) \(.timing | sub("_"; " ")), Retry-After \(.retry_after | sub("_"; " "))\(if .announce != "none" then ", announced (\(.announce))" else "" end)\(if .change then ", changes at \(.change.at_ms) ms" else "" end)"')
         profile "drawn seed $seed: $what" --behaviour-seed "$seed"
         # rows are "| level | wall | refusals | share | peak |".
         local auto_share best_share

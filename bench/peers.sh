@@ -23,8 +23,10 @@
 #            (npm, pinned, under PEERS_DIR; left out with a note when it does not install)
 # The site is restarted before every run, so each run meets a full bucket and the same draws.
 # Per row, median of RUNS: wall, CPU (user + sys), the largest peak RSS, pages correct (saved
-# bodies whose sha256 is in the site's manifest, of 234, the worst run) and refusals (429s and
-# 503s the site sent, median) out of the requests it received (median).
+# bodies whose sha256 is in the site's manifest, of 234, the worst run), refusals (429s and
+# 503s the site sent, median) out of the requests it received (median), and the most requests
+# open at one arrival once the first refusal had been answered (the site's peak_after_refusal,
+# worst run; "-" when nothing was refused): a tool that honours a cap of K shows at most K + 1.
 source "$(dirname "$0")/lib.sh"
 RUNS=${RUNS:-3}
 LEVELS=${LEVELS:-"16 32"}
@@ -167,13 +169,14 @@ correct() {
 }
 
 # one_run OUT COMMAND...: a fresh site, the command timed; prints
-# "wall cpu rss_mb correct refusals requests".
+# "wall cpu rss_mb correct refusals requests peak_after_first_refusal".
 one_run() {
     local out=$1
     shift
     start_site "${SITE_ARGS[@]}" --port "$SITE_PORT"
     read -r wall cpu rss _ < <(measure "$out" "$@")
-    echo "$wall $cpu $rss $(correct "$out") $(site_stat 'sent_429 + .sent_503') $(site_stat requests)"
+    echo "$wall $cpu $rss $(correct "$out") $(site_stat 'sent_429 + .sent_503') $(site_stat requests) \
+        $(site_stat 'per_host[0].peak_after_refusal')"
 }
 
 # row PROFILE TOOL LEVEL COMMAND...: RUNS runs, one table row.
@@ -182,12 +185,12 @@ row() {
     shift 3
     for _ in $(seq 1 "$RUNS"); do one_run "$WORK/out" "$@"; done >"$WORK/runs"
     awk -v label="$label" -v tool="$tool" -v level="$level" '
-        { w[NR] = $1; c[NR] = $2; if ($3 > rss) rss = $3; if (NR == 1 || $4 < ok) ok = $4; r[NR] = $5; q[NR] = $6 }
+        { w[NR] = $1; c[NR] = $2; if ($3 > rss) rss = $3; if (NR == 1 || $4 < ok) ok = $4; r[NR] = $5; q[NR] = $6; if ($7 > after) after = $7 }
         END {
             m = int((NR + 1) / 2)
             asort(w); asort(c); asort(r); asort(q)
             share = q[m] > 0 ? 100 * r[m] / q[m] : 0
-            printf "| %s | %s | %s | %.2f | %.2f | %.0f | %d/234 | %d of %d (%.1f%%) |\n", label, tool, level, w[m], c[m], rss, ok, r[m], q[m], share
+            printf "| %s | %s | %s | %.2f | %.2f | %.0f | %d/234 | %d of %d (%.1f%%) | %s |\n", label, tool, level, w[m], c[m], rss, ok, r[m], q[m], share, (after > 0 ? after : "-")
         }' "$WORK/runs"
 }
 
@@ -230,8 +233,8 @@ profile() {
 echo
 echo "### The reference job (234 pages) under rate limits: median of $RUNS runs"
 echo
-echo "| site | tool | in flight | wall s | CPU s | peak RSS MB | pages correct | refusals of requests |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| site | tool | in flight | wall s | CPU s | peak RSS MB | pages correct | refusals of requests | open after 1st refusal |"
+echo "|---|---|---|---|---|---|---|---|---|"
 wanted() { [[ " $PROFILES " == *" $1 "* ]]; }
 wanted a && profile "(a) 429 above 24, RA 1, 100 ms" 1 \
     --latency-ms 100 --cap-429 24 --retry-after 1 --refuse-after-latency
