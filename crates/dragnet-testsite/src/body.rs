@@ -9,7 +9,7 @@ use hyper::body::{Body, Frame, SizeHint};
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio::time::{Instant, Sleep};
 
-use crate::stats::InFlight;
+use crate::stats::{InFlight, Open};
 
 /// Error returned by the body of a dropped response; hyper then closes the connection.
 #[derive(Debug, thiserror::Error)]
@@ -23,13 +23,14 @@ const DROP_PAUSE: Duration = Duration::from_millis(5);
 /// Chunks per second when throttling.
 const TICKS_PER_SEC: u64 = 20;
 
-/// Held for as long as the body is alive: the in-flight count and the capacity slot. The
+/// Held for as long as the body is alive: the in-flight and open counts and the capacity slot. The
 /// fields are never read: dropping them is their whole job.
 #[derive(Debug, Default)]
 #[allow(dead_code)]
 pub(crate) struct Guards {
     pub(crate) in_flight: Option<InFlight>,
     pub(crate) permit: Option<OwnedSemaphorePermit>,
+    pub(crate) open: Option<Open>,
 }
 
 /// A response body.

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::limits::Behaviour;
 use crate::rng;
 
 /// Everything that shapes a [`TestSite`](crate::TestSite): the content (profile and seed) and
@@ -50,6 +51,11 @@ pub struct SiteConfig {
     /// the first line boundary at or after [`ROBOTS_READ_LIMIT`](crate::ROBOTS_READ_LIMIT)
     /// (500 KiB), so only a reader that ignores the RFC 9309 limit sees it.
     pub robots_bytes: Option<usize>,
+    /// Rate-limit behaviours per host: host `i` serves `behaviours[i % len]`, which then
+    /// sets its latency, capacity and limit (`latency`, `capacity`, `cap_429` and
+    /// `retry_after_secs` do not apply to it). Empty: every host behaves as the fields
+    /// above say.
+    pub behaviours: Vec<Behaviour>,
 }
 
 impl Default for SiteConfig {
@@ -69,6 +75,7 @@ impl Default for SiteConfig {
             robots_txt: None,
             robots_status: None,
             robots_bytes: None,
+            behaviours: Vec::new(),
         }
     }
 }
@@ -84,7 +91,26 @@ impl SiteConfig {
 
     /// Whether per-path attempt numbers are needed to make faults and latency deterministic.
     pub(crate) fn tracks_attempts(&self) -> bool {
-        self.error_rate > 0.0 || self.drop_rate > 0.0 || self.latency.is_random()
+        self.error_rate > 0.0
+            || self.drop_rate > 0.0
+            || self.latency.is_random()
+            || self.behaviours.iter().any(|b| b.latency().is_random())
+    }
+
+    /// The rate-limit behaviour of `host`, if the site has any.
+    pub fn behaviour(&self, host: usize) -> Option<&Behaviour> {
+        match self.behaviours.len() {
+            0 => None,
+            n => self.behaviours.get(host % n),
+        }
+    }
+
+    /// The capacity of `host`: its behaviour's, or the site's.
+    pub(crate) fn host_capacity(&self, host: usize) -> Option<usize> {
+        match self.behaviour(host) {
+            Some(b) => b.capacity,
+            None => self.capacity,
+        }
     }
 }
 

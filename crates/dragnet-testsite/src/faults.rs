@@ -65,39 +65,40 @@ struct PathState {
 #[derive(Debug)]
 pub(crate) struct Faults {
     seed: u64,
-    latency: Latency,
     error_rate: f64,
     drop_rate: f64,
     max_errors: u32,
     track: bool,
     shards: Vec<Mutex<HashMap<u64, PathState>>>,
-    capacity: Vec<Arc<Semaphore>>,
+    /// Per host; `None` where the host has no capacity limit.
+    capacity: Vec<Option<Arc<Semaphore>>>,
 }
 
 impl Faults {
     pub(crate) fn new(config: &SiteConfig, hosts: usize) -> Faults {
         Faults {
             seed: config.seed,
-            latency: config.latency,
             error_rate: config.error_rate.clamp(0.0, 1.0),
             drop_rate: config.drop_rate.clamp(0.0, 1.0),
             max_errors: config.max_errors_per_path,
             track: config.tracks_attempts(),
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
-            capacity: match config.capacity {
-                Some(k) => (0..hosts)
-                    .map(|_| Arc::new(Semaphore::new(k.max(1))))
-                    .collect(),
-                None => Vec::new(),
-            },
+            capacity: (0..hosts)
+                .map(|h| {
+                    config
+                        .host_capacity(h)
+                        .map(|k| Arc::new(Semaphore::new(k.max(1))))
+                })
+                .collect(),
         }
     }
 
-    /// Counts an attempt on `path` and decides its latency and fault.
-    pub(crate) fn plan(&self, path: &str) -> Plan {
+    /// Counts an attempt on `path` and decides its latency (drawn from `latency`, the
+    /// host's) and fault.
+    pub(crate) fn plan(&self, path: &str, latency: &Latency) -> Plan {
         if !self.track {
             return Plan {
-                delay: self.latency.delay(self.seed, 0, 0),
+                delay: latency.delay(self.seed, 0, 0),
                 fault: Fault::None,
             };
         }
@@ -121,16 +122,21 @@ impl Faults {
             state.failures += 1;
         }
         Plan {
-            delay: self.latency.delay(self.seed, h, attempt),
+            delay: latency.delay(self.seed, h, attempt),
             fault,
         }
     }
 
     /// Waits for a capacity slot on `host` (FIFO); `None` when no capacity is configured.
     pub(crate) async fn acquire(&self, host: usize) -> Option<OwnedSemaphorePermit> {
-        let sem = self.capacity.get(host)?;
+        let sem = self.capacity.get(host)?.as_ref()?;
         // The semaphore is never closed, so acquiring cannot fail.
         Arc::clone(sem).acquire_owned().await.ok()
+    }
+
+    /// The seed every draw starts from.
+    pub(crate) fn seed(&self) -> u64 {
+        self.seed
     }
 
     /// Forgets every attempt, so the same faults happen again.
@@ -156,7 +162,9 @@ mod tests {
     #[test]
     fn failures_are_bounded_per_path() {
         let f = Faults::new(&config(1.0, 0.0), 1);
-        let faults: Vec<Fault> = (0..5).map(|_| f.plan("/a").fault).collect();
+        let faults: Vec<Fault> = (0..5)
+            .map(|_| f.plan("/a", &Latency::none()).fault)
+            .collect();
         assert_eq!(
             faults,
             [
@@ -168,7 +176,7 @@ mod tests {
             ]
         );
         f.reset();
-        assert_eq!(f.plan("/a").fault, Fault::Error);
+        assert_eq!(f.plan("/a", &Latency::none()).fault, Fault::Error);
     }
 
     #[test]
@@ -179,8 +187,8 @@ mod tests {
         let mut drops = 0;
         for i in 0..500 {
             let path = format!("/p/{i}");
-            let fa = a.plan(&path).fault;
-            assert_eq!(fa, b.plan(&path).fault);
+            let fa = a.plan(&path, &Latency::none()).fault;
+            assert_eq!(fa, b.plan(&path, &Latency::none()).fault);
             errors += usize::from(fa == Fault::Error);
             drops += usize::from(fa == Fault::Drop);
         }
@@ -191,6 +199,6 @@ mod tests {
     #[test]
     fn no_faults_without_rates() {
         let f = Faults::new(&SiteConfig::default(), 1);
-        assert!((0..100).all(|_| f.plan("/x").fault == Fault::None));
+        assert!((0..100).all(|_| f.plan("/x", &Latency::none()).fault == Fault::None));
     }
 }

@@ -6,6 +6,11 @@
 //! retrying clients always get through), bandwidth limits and robots.txt. Everything is a
 //! pure function of the seed, the path and the attempt number on that path.
 //!
+//! Hosts can also serve a rate-limit [`Behaviour`](limits::Behaviour) each
+//! ([`SiteConfig::behaviours`]): a concurrency cap, token bucket or fixed window that may change
+//! mid-run, refusals as 429 or 503 at once or after the latency, `Retry-After` in seconds, as
+//! a date or absent, and the limit announced in `RateLimit` / `X-RateLimit-*` headers.
+//!
 //! Three profiles: [`Profile::Countries`], the tutorial's job (a list page with 233 flag-icon
 //! links to Wikipedia-like country pages of 150 KB to 1.2 MB), [`Profile::Web`], a generated
 //! web of any size, and [`Profile::Real`], a folder of real web pages.
@@ -39,6 +44,7 @@ mod countries;
 mod countries_names;
 mod country_page;
 mod faults;
+mod limited;
 pub mod limits;
 mod manifest;
 mod real;
@@ -70,6 +76,7 @@ pub use stats::{HostStats, PER_PATH_LIMIT, SiteStats};
 
 use countries::{Countries, LIST_PATH};
 use faults::Faults;
+use limited::HostLimits;
 use real::RealPages;
 use request_log::Recorder;
 use server::{Content, SiteState};
@@ -148,6 +155,7 @@ impl TestSite {
             stats: Arc::new(Stats::new(hosts)),
             requests: Recorder::new(),
             faults: Faults::new(&config, hosts),
+            limits: HostLimits::new(&config, hosts),
             config,
             content,
             origins,
@@ -277,6 +285,7 @@ impl TestSite {
         self.state.stats.reset();
         self.state.requests.reset();
         self.state.faults.reset();
+        self.state.limits.reset();
     }
 
     /// Stops the listeners and closes every connection.

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::Latency;
 use crate::rng::Rng;
 
 /// What refuses requests beyond the site's limit.
@@ -109,6 +110,11 @@ pub struct Behaviour {
     pub retry_after: RetryAfterForm,
     /// `Retry-After` of a cap's refusal (a cap has no natural reset time), in seconds.
     pub cap_retry_after_secs: u64,
+    /// When set, every refusal says this many seconds, whatever the limit's own wait (as
+    /// servers that send a constant `Retry-After` do). Never drawn: set by hand for the
+    /// benchmark's profiles.
+    #[serde(default)]
+    pub fixed_retry_after_secs: Option<u64>,
     /// Whether the limit is announced in headers.
     pub announce: Announce,
     /// A change of the limit mid-crawl.
@@ -129,6 +135,7 @@ impl Default for Behaviour {
             timing: RefusalTiming::AtOnce,
             retry_after: RetryAfterForm::Seconds,
             cap_retry_after_secs: 1,
+            fixed_retry_after_secs: None,
             announce: Announce::None,
             change: None,
         }
@@ -201,6 +208,7 @@ impl Behaviour {
             timing,
             retry_after,
             cap_retry_after_secs: 1,
+            fixed_retry_after_secs: None,
             announce,
             change,
         }
@@ -255,6 +263,11 @@ impl Behaviour {
             None => {}
         }
         rate
+    }
+
+    /// The latency as the test site draws it per request.
+    pub fn latency(&self) -> Latency {
+        Latency::new(self.latency_ms, self.jitter_ms).with_tail(self.tail_share, self.tail_ms)
     }
 
     /// The mean unloaded latency, tail included.
@@ -386,9 +399,13 @@ impl Limiter {
                     verdict.retry_after = Some(Duration::from_secs_f64(wait_ms / 1000.0));
                 }
                 if announce {
-                    // Announced as a window of `burst` requests per refill time.
-                    let window = Duration::from_secs_f64(burst / per_sec.max(1e-3));
-                    verdict.quota = Some((burst as u32, Some(window)));
+                    // Announced as a window of whole seconds (the IETF `w` is an integer)
+                    // that a full bucket refills in, with the quota the rate allows in it:
+                    // announcing `burst` per refill time instead would understate a fast
+                    // bucket with a small burst (10 per 1/6 s announced as 10 per second).
+                    let window_s = (burst / per_sec.max(1e-3)).ceil().max(1.0);
+                    let quota = (per_sec * window_s).round().max(1.0) as u32;
+                    verdict.quota = Some((quota, Some(Duration::from_secs_f64(window_s))));
                     verdict.remaining = Some(self.tokens.floor().max(0.0) as u32);
                     let full_ms = (burst - self.tokens).max(0.0) / per_ms;
                     verdict.reset = Some(Duration::from_secs_f64(full_ms / 1000.0));
@@ -416,6 +433,9 @@ impl Limiter {
                     verdict.reset = Some(reset);
                 }
             }
+        }
+        if let (false, Some(secs)) = (verdict.admitted, self.behaviour.fixed_retry_after_secs) {
+            verdict.retry_after = Some(Duration::from_secs(secs));
         }
         verdict
     }
@@ -505,6 +525,27 @@ mod tests {
         assert_eq!(refused.retry_after, Some(Duration::from_millis(750)));
         assert_eq!(refused.remaining, Some(0));
         assert!(limiter.admit(1000.0, 0).admitted);
+    }
+
+    #[test]
+    fn a_fixed_retry_after_overrides_the_limits_wait() {
+        let mut limiter = Limiter::new(Behaviour {
+            limit: Some(Limit::Bucket {
+                per_sec: 60.0,
+                burst: 1,
+            }),
+            fixed_retry_after_secs: Some(2),
+            announce: Announce::Ietf,
+            ..Behaviour::default()
+        });
+        let ok = limiter.admit(0.0, 0);
+        assert!(ok.admitted);
+        assert_eq!(ok.retry_after, None);
+        // A bucket of 60/s with a burst of 1 announces 60 per whole second.
+        assert_eq!(ok.quota, Some((60, Some(Duration::from_secs(1)))));
+        let refused = limiter.admit(1.0, 0);
+        assert!(!refused.admitted);
+        assert_eq!(refused.retry_after, Some(Duration::from_secs(2)));
     }
 
     #[test]

@@ -13,6 +13,10 @@ use clap::{Parser, Subcommand, ValueEnum};
 use dragnet_testsite::{Latency, Profile, SiteConfig, TestSite};
 use tracing_subscriber::EnvFilter;
 
+mod behaviour_args;
+
+use behaviour_args::{BehaviourArgs, Legacy};
+
 /// The dragnet fixture web.
 #[derive(Parser, Debug)]
 #[command(name = "dragnet-testsite", version, about)]
@@ -60,9 +64,10 @@ struct ServeArgs {
     /// Per host: answer 429 when this many requests are already in flight.
     #[arg(long)]
     cap_429: Option<usize>,
-    /// Seconds sent in Retry-After with a 429.
-    #[arg(long, default_value_t = 1)]
-    retry_after: u64,
+    /// Seconds sent in Retry-After with a 429 (default 1); with a bucket or window given by
+    /// flags, every refusal says this instead of the limit's own wait.
+    #[arg(long)]
+    retry_after: Option<u64>,
     /// Per host: work on at most this many requests at once, queue the rest.
     #[arg(long)]
     capacity: Option<usize>,
@@ -102,6 +107,8 @@ struct ServeArgs {
     /// Serve an oversized /robots.txt of this many bytes instead.
     #[arg(long)]
     robots_bytes: Option<usize>,
+    #[command(flatten)]
+    limits: BehaviourArgs,
 }
 
 impl ServeArgs {
@@ -128,13 +135,20 @@ impl ServeArgs {
             .as_ref()
             .map(std::fs::read_to_string)
             .transpose()?;
+        let latency =
+            Latency::new(self.latency_ms, self.jitter_ms).with_tail(self.tail_share, self.tail_ms);
+        let behaviours = self.limits.behaviours(&Legacy {
+            latency,
+            cap_429: self.cap_429,
+            retry_after: self.retry_after,
+            capacity: self.capacity,
+        })?;
         Ok(SiteConfig {
             profile,
             seed: self.seed,
-            latency: Latency::new(self.latency_ms, self.jitter_ms)
-                .with_tail(self.tail_share, self.tail_ms),
+            latency,
             cap_429: self.cap_429,
-            retry_after_secs: self.retry_after,
+            retry_after_secs: self.retry_after.unwrap_or(1),
             capacity: self.capacity,
             error_rate: self.error_rate,
             drop_rate: self.drop_rate,
@@ -143,6 +157,7 @@ impl ServeArgs {
             robots_txt,
             robots_status: self.robots_status,
             robots_bytes: self.robots_bytes,
+            behaviours,
         })
     }
 }
@@ -167,6 +182,12 @@ async fn main() -> ExitCode {
 
 async fn serve(args: ServeArgs) -> std::io::Result<()> {
     let config = args.config()?;
+    if args.limits.print() {
+        let json =
+            serde_json::to_string_pretty(&config.behaviours).map_err(std::io::Error::other)?;
+        println!("{json}");
+        return Ok(());
+    }
     let site =
         TestSite::start_on(config, SocketAddr::from((Ipv4Addr::LOCALHOST, args.port))).await?;
     site.warm_up().await;

@@ -80,15 +80,16 @@ impl Recorder {
         }
     }
 
-    /// Records an arriving request; `None` once the log is full.
-    pub(crate) fn arrive(&self, host: usize, path: &str) -> Option<Slot> {
+    /// Records an arriving request: where (`None` once the log is full) and when, since the
+    /// site started (the clock rate limits read, so the log shows what they saw).
+    pub(crate) fn arrive(&self, host: usize, path: &str) -> (Option<Slot>, Duration) {
         // Poisoning would only follow a panic while pushing: the log is still usable.
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         // Read the clock under the lock, so `started` never decreases along the log.
         let started = self.start.elapsed();
         if inner.log.entries.len() >= REQUEST_LOG_LIMIT {
             inner.log.truncated = true;
-            return None;
+            return (None, started);
         }
         inner.log.entries.push(RequestLogEntry {
             host,
@@ -96,10 +97,11 @@ impl Recorder {
             started,
             status: 0,
         });
-        Some(Slot {
+        let slot = Slot {
             index: inner.log.entries.len() - 1,
             generation: inner.generation,
-        })
+        };
+        (Some(slot), started)
     }
 
     /// Fills in the status of the request recorded at `slot`.
@@ -137,8 +139,8 @@ mod tests {
     #[test]
     fn records_in_order_and_fills_status() {
         let r = Recorder::new();
-        let a = r.arrive(0, "/a");
-        let b = r.arrive(1, "/b?x=1");
+        let (a, _) = r.arrive(0, "/a");
+        let (b, _) = r.arrive(1, "/b?x=1");
         r.finish(b, 404);
         r.finish(a, 200);
         let log = r.snapshot();
@@ -166,9 +168,9 @@ mod tests {
     #[test]
     fn reset_forgets_and_ignores_late_statuses() {
         let r = Recorder::new();
-        let a = r.arrive(0, "/a");
+        let (a, _) = r.arrive(0, "/a");
         r.reset();
-        let b = r.arrive(0, "/b");
+        let (b, _) = r.arrive(0, "/b");
         r.finish(a, 500);
         let log = r.snapshot();
         assert_eq!(log.entries.len(), 1);
@@ -184,9 +186,9 @@ mod tests {
     fn bounded_with_a_flag() {
         let r = Recorder::new();
         for _ in 0..REQUEST_LOG_LIMIT {
-            assert!(r.arrive(0, "/").is_some());
+            assert!(r.arrive(0, "/").0.is_some());
         }
-        assert!(r.arrive(0, "/late").is_none());
+        assert!(r.arrive(0, "/late").0.is_none());
         let log = r.snapshot();
         assert_eq!(log.entries.len(), REQUEST_LOG_LIMIT);
         assert!(log.truncated);

@@ -1,9 +1,10 @@
 //! The HTTP side: one accept loop per host, and the request pipeline
-//! (request log → stats → 429 cap → attempt plan → capacity queue → latency → fault → routed
-//! body).
+//! (request log → stats → rate-limit behaviour or 429 cap → attempt plan → capacity queue →
+//! latency → fault → routed body).
 
 use std::convert::Infallible;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
@@ -15,15 +16,16 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use crate::body::{Guards, SiteBody};
-use crate::config::SiteConfig;
+use crate::config::{Latency, SiteConfig};
 use crate::countries::{Countries, LIST_PATH, WikiPage};
 use crate::faults::{Fault, Faults};
+use crate::limited::HostLimits;
 use crate::manifest::{self, Manifest, ManifestPage};
 use crate::real::{self, RealPages};
 use crate::request_log::Recorder;
 use crate::response::{JSON, Routed, json_response, respond};
 use crate::sitemaps::{self, Sitemaps};
-use crate::stats::Stats;
+use crate::stats::{InFlight, Open, Stats};
 use crate::text::{decode_path, escape};
 use crate::web::Web;
 use crate::{robots, traps};
@@ -43,6 +45,8 @@ pub(crate) struct SiteState {
     pub(crate) stats: Arc<Stats>,
     pub(crate) requests: Recorder,
     pub(crate) faults: Faults,
+    /// The rate-limit behaviours' limiters, per host.
+    pub(crate) limits: HostLimits,
     pub(crate) content: Content,
     /// `http://127.0.0.1:PORT` per host.
     pub(crate) origins: Vec<String>,
@@ -99,8 +103,8 @@ impl SiteState {
             return self.internal(path).await;
         }
         let target = uri.path_and_query().map_or(path, |pq| pq.as_str());
-        let slot = self.requests.arrive(host, target);
-        let resp = self.serve(host, path, uri.query()).await;
+        let (slot, now) = self.requests.arrive(host, target);
+        let resp = self.serve(host, path, uri.query(), now).await;
         self.requests.finish(slot, resp.status().as_u16());
         resp
     }
@@ -120,6 +124,7 @@ impl SiteState {
         host: usize,
         path: &str,
         query: Option<&str>,
+        now: Duration,
     ) -> Response<SiteBody> {
         if path == "/robots.txt" {
             return robots::robots_response(
@@ -130,7 +135,12 @@ impl SiteState {
             .into_response();
         }
         self.stats.arrived(host, path);
-        let Some(mut in_flight) = self.stats.admit(host, self.config.cap_429) else {
+        let open = self.stats.open(host);
+        if let Some(admission) = self.limits.admit(host, now, &self.stats) {
+            return self.serve_limited(host, path, query, admission, open).await;
+        }
+        let Some(in_flight) = self.stats.admit(host, self.config.cap_429) else {
+            self.stats.refusal_answered(host);
             let mut resp = Routed::text(StatusCode::TOO_MANY_REQUESTS, "429 Too Many Requests\n")
                 .into_response();
             resp.headers_mut().insert(
@@ -139,7 +149,23 @@ impl SiteState {
             );
             return resp;
         };
-        let plan = self.faults.plan(path);
+        let latency = self.config.latency;
+        self.serve_admitted(host, path, query, in_flight, open, &latency)
+            .await
+    }
+
+    /// An admitted request: its attempt plan, the capacity queue, `latency`, the injected
+    /// fault, then the routed body (which holds the guards until it is sent).
+    pub(crate) async fn serve_admitted(
+        self: &Arc<Self>,
+        host: usize,
+        path: &str,
+        query: Option<&str>,
+        mut in_flight: InFlight,
+        open: Open,
+        latency: &Latency,
+    ) -> Response<SiteBody> {
+        let plan = self.faults.plan(path, latency);
         let permit = self.faults.acquire(host).await;
         in_flight.activate();
         if !plan.delay.is_zero() {
@@ -148,6 +174,7 @@ impl SiteState {
         let guards = Guards {
             in_flight: Some(in_flight),
             permit,
+            open: Some(open),
         };
         if plan.fault == Fault::Error {
             self.stats.sent_500();
