@@ -348,5 +348,11 @@ async fn allow_private_reaches_the_other_listeners() {
     assert!(other_ip_count.load(Ordering::SeqCst) > 0);
     assert!(other_port_count.load(Ordering::SeqCst) > 0);
     let log = pages_log(&out);
-    assert!(log.iter().all(|l| l["error"].is_null()), "{log:?}");
+    // The redirects lead to pages the links reach too: each is fetched once, and the
+    // redirect that came second is logged as such, not as a refusal.
+    assert!(
+        log.iter()
+            .all(|l| l["error"].is_null() || l["error"] == "redirect_to_seen"),
+        "{log:?}"
+    );
 }

@@ -300,6 +300,13 @@ impl Fetcher {
                         failure.elapsed = started.elapsed();
                         return Err(failure);
                     }
+                    // The address guard first: a redirect toward a refused address is
+                    // logged as such, never as a claim on a page it may not reach.
+                    if let Err((kind, message)) = self.address_guard.check_redirect(&next).await {
+                        let mut failure = FetchFailure::new(kind, message, &next);
+                        failure.elapsed = started.elapsed();
+                        return Err(failure);
+                    }
                     if let Err(mut failure) = guard.check(&next).await {
                         failure.elapsed = started.elapsed();
                         return Err(failure);

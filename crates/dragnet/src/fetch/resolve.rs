@@ -195,6 +195,21 @@ impl AddressGuard {
     /// `Ok` when `url` may be requested; otherwise the kind of failure to record
     /// (`private_address`, or `connect` when the name could not be looked up) and why.
     pub(crate) async fn check(&self, url: &Url) -> Result<(), (FailureKind, String)> {
+        self.check_looking_up(url, self.proxied).await
+    }
+
+    /// [`Self::check`] for a redirect's target, with names looked up now rather than by
+    /// the connecting resolver: the target is claimed in the frontier before it is
+    /// requested, and a page it may not reach must not be claimed.
+    pub(crate) async fn check_redirect(&self, url: &Url) -> Result<(), (FailureKind, String)> {
+        self.check_looking_up(url, true).await
+    }
+
+    async fn check_looking_up(
+        &self,
+        url: &Url,
+        look_up_names: bool,
+    ) -> Result<(), (FailureKind, String)> {
         if self.allow_private || self.trust.trusts(url) {
             return Ok(());
         }
@@ -222,9 +237,10 @@ impl AddressGuard {
         }
         let answers = if let Some(addrs) = self.overrides.get(&name) {
             addrs.clone()
-        } else if self.proxied || self.trust.names.contains(&name) {
-            // Either a proxy will resolve this name, or the resolver trusts it (for the
-            // seed's port, not this one): the resolver's filter does not apply, so check here.
+        } else if look_up_names || self.trust.names.contains(&name) {
+            // A proxy will resolve this name, the resolver trusts it (for the seed's port,
+            // not this one), or a redirect target must be judged before it is claimed:
+            // the resolver's filter does not apply (in time), so check here.
             match self.lookup.lookup(name.clone()).await {
                 Ok(addrs) => addrs,
                 Err(error) => {
